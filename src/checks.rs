@@ -1,0 +1,447 @@
+//! Preflight: judges the [`Facts`] and yields one [`Finding`] per check. Pure: no I/O.
+//!
+//! The order of [`preflight`] is the order of precedence: the first error decides the exit code.
+
+use crate::probe::{CgroupKind, Facts, docker_default_caps};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Info,
+    Warning,
+    Error,
+}
+
+/// Where the checks run: before systemd (the init, or `docker run IMG doctor`), or next to a running systemd
+/// (`docker exec C nixos2docker doctor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "mode", content = "state")]
+pub enum Mode {
+    PreBoot,
+    /// PID 1 is systemd; the state is what `systemctl is-system-running` said, if it could be asked.
+    Running(Option<String>),
+}
+
+/// A check that stops the boot. Every message names the value it saw and ends with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    NotPid1 { pid: i32, pid1: String },
+    UnderInitShim { pid1: String },
+    NotRoot { uid: u32 },
+    RunNotMounted,
+    RunReadOnly { fstype: String },
+    NotWritable { path: &'static str },
+    ReadOnlyRoot,
+    NoCgroupFs,
+    LegacyCgroups { kind: CgroupKind, version: u32 },
+    TargetMissing { path: String },
+    TargetNotExecutable { path: String },
+    StockOnReadOnlyCgroup { path: String, version: Option<u32> },
+}
+
+impl Problem {
+    pub fn id(&self) -> &'static str {
+        match self {
+            Problem::NotPid1 { .. } | Problem::UnderInitShim { .. } => "pid1",
+            Problem::NotRoot { .. } => "uid",
+            Problem::RunNotMounted | Problem::RunReadOnly { .. } => "run",
+            Problem::NotWritable { path } if *path == "/tmp" => "tmp",
+            Problem::NotWritable { .. } => "run-lock",
+            Problem::ReadOnlyRoot => "root-fs",
+            Problem::NoCgroupFs | Problem::LegacyCgroups { .. } => "cgroup",
+            Problem::TargetMissing { .. } | Problem::TargetNotExecutable { .. } => "target",
+            Problem::StockOnReadOnlyCgroup { .. } => "systemd",
+        }
+    }
+
+    /// The documented exit code (README, "Exit codes").
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Problem::NotPid1 { .. } | Problem::UnderInitShim { .. } => 10,
+            Problem::NotRoot { .. } => 11,
+            Problem::RunNotMounted | Problem::RunReadOnly { .. } => 12,
+            Problem::NotWritable { .. } => 13,
+            Problem::NoCgroupFs | Problem::LegacyCgroups { .. } => 14,
+            Problem::StockOnReadOnlyCgroup { .. } => 15,
+            Problem::ReadOnlyRoot => 16,
+            Problem::TargetNotExecutable { .. } => 126,
+            Problem::TargetMissing { .. } => 127,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Problem::NotPid1 { pid, pid1 } => {
+                format!(
+                    "not running as PID 1 (pid {pid}; PID 1 is {pid1}): systemd refuses system mode unless it is PID 1"
+                )
+            }
+            Problem::UnderInitShim { pid1 } => {
+                format!(
+                    "PID 1 is {pid1}, an init shim (docker run --init): systemd must be PID 1 and reaps processes itself"
+                )
+            }
+            Problem::NotRoot { uid } => format!("running as uid {uid}, not 0: systemd needs root inside the container"),
+            Problem::RunNotMounted => "/run is not a mount: systemd needs a fresh, writable tmpfs at /run".into(),
+            Problem::RunReadOnly { fstype } => {
+                format!("/run ({fstype}) is read-only: systemd must write its runtime state there")
+            }
+            Problem::NotWritable { path } => format!("{path} is not writable: systemd and its services need it"),
+            Problem::ReadOnlyRoot => {
+                "the root filesystem is read-only (--read-only): systemd must write /etc/machine-id and /var".into()
+            }
+            Problem::NoCgroupFs => "no cgroup filesystem at /sys/fs/cgroup: systemd cannot track its services".into(),
+            Problem::LegacyCgroups { kind, version } => format!(
+                "the cgroup setup is {} (cgroup v1) and systemd {version} supports only the unified hierarchy (v2)",
+                if *kind == CgroupKind::Hybrid { "hybrid" } else { "legacy" }
+            ),
+            Problem::TargetMissing { path } => format!("the exec target {path} does not exist"),
+            Problem::TargetNotExecutable { path } => format!("the exec target {path} is not executable"),
+            Problem::StockOnReadOnlyCgroup { path, version } => format!(
+                "/sys/fs/cgroup is read-only and {path} is stock systemd{}, which exits 255 when it cannot create \
+                 init.scope there; it cannot boot in this container",
+                version.map(|v| format!(" {v}")).unwrap_or_default()
+            ),
+        }
+    }
+
+    pub fn remedy(&self) -> String {
+        match self {
+            Problem::NotPid1 { .. } => {
+                "make the image's entrypoint (/init) the container's first process: no `sh -c` wrapper, no --pid=host"
+                    .into()
+            }
+            Problem::UnderInitShim { .. } => {
+                "drop --init from `docker run` (and `init: true` from compose files)".into()
+            }
+            Problem::NotRoot { .. } => {
+                "drop --user (and `user:` in compose); services drop privileges themselves with User=".into()
+            }
+            Problem::RunNotMounted | Problem::RunReadOnly { .. } => {
+                "add --tmpfs /run (or use an image that declares VOLUME /run)".into()
+            }
+            Problem::NotWritable { path } => format!("add --tmpfs {path}"),
+            Problem::ReadOnlyRoot => "drop --read-only from `docker run`".into(),
+            Problem::NoCgroupFs => "do not mask /sys/fs/cgroup; run on a host with cgroup v2".into(),
+            Problem::LegacyCgroups { .. } => {
+                "boot the Docker host with cgroup v2 (kernel command line systemd.unified_cgroup_hierarchy=1)".into()
+            }
+            Problem::TargetMissing { .. } => {
+                "install systemd in the image, or set \"target\" in /etc/nixos2docker/config.json".into()
+            }
+            Problem::TargetNotExecutable { path } => format!("chmod +x {path}, or point \"target\" at systemd"),
+            Problem::StockOnReadOnlyCgroup { .. } => {
+                "use an image with nixos2docker's patched systemd; or run it with \
+                 `podman run --systemd=always`; or (insecure: exposes the host's cgroup tree) \
+                 `docker run --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw`"
+                    .into()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; fix: {}", self.message(), self.remedy())
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
+}
+
+impl Finding {
+    fn new(id: &'static str, severity: Severity, message: impl Into<String>) -> Finding {
+        Finding { id, severity, message: message.into(), remedy: None, exit_code: None }
+    }
+
+    fn ok(id: &'static str, message: impl Into<String>) -> Finding {
+        Finding::new(id, Severity::Ok, message)
+    }
+
+    fn info(id: &'static str, message: impl Into<String>) -> Finding {
+        Finding::new(id, Severity::Info, message)
+    }
+
+    fn warn(id: &'static str, message: impl Into<String>, remedy: impl Into<String>) -> Finding {
+        Finding { remedy: Some(remedy.into()), ..Finding::new(id, Severity::Warning, message) }
+    }
+}
+
+impl From<Problem> for Finding {
+    fn from(p: Problem) -> Finding {
+        Finding {
+            id: p.id(),
+            severity: Severity::Error,
+            message: p.message(),
+            remedy: Some(p.remedy()),
+            exit_code: Some(p.exit_code()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub mode: Mode,
+    pub findings: Vec<Finding>,
+    /// Set when a check fails: the first failing check, in precedence order.
+    #[serde(skip)]
+    pub problem: Option<Problem>,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> u8 {
+        self.problem.as_ref().map_or(0, Problem::exit_code)
+    }
+}
+
+/// What the init does to /run before booting (decided here, done by `prepare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunPlan {
+    /// /run is a persistent volume, not a tmpfs: empty it.
+    pub empty_stale_run: bool,
+    pub create_run_lock: bool,
+    /// The cgroup fs is read-only: tell systemd not to enable controllers.
+    pub disable_controllers: bool,
+}
+
+/// The known init shims Docker and friends put at PID 1.
+const INIT_SHIMS: &[&str] = &["docker-init", "tini", "tini-static", "dumb-init", "catatonit", "s6-svscan"];
+
+/// Collect the findings of every check, in precedence order.
+pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
+    let mut findings = Vec::new();
+    let mut problem: Option<Problem> = None;
+    let mut fail = |findings: &mut Vec<Finding>, p: Problem| {
+        findings.push(Finding::from(p.clone()));
+        problem.get_or_insert(p);
+    };
+
+    // 1. PID 1.
+    match (&facts.pid1, mode) {
+        (None, _) => findings.push(Finding::ok("pid1", "running as PID 1")),
+        (Some(p1), Mode::Running(state)) => findings.push(Finding::info(
+            "pid1",
+            format!("PID 1 is {} (booted); system state: {}", p1.comm, state.as_deref().unwrap_or("unknown")),
+        )),
+        (Some(p1), Mode::PreBoot) if INIT_SHIMS.contains(&p1.comm.as_str()) => {
+            fail(&mut findings, Problem::UnderInitShim { pid1: p1.comm.clone() })
+        }
+        (Some(p1), Mode::PreBoot) => fail(&mut findings, Problem::NotPid1 { pid: facts.pid, pid1: p1.comm.clone() }),
+    }
+
+    // 2. uid 0.
+    if facts.uid == 0 {
+        findings.push(Finding::ok("uid", "running as uid 0"));
+    } else {
+        fail(&mut findings, Problem::NotRoot { uid: facts.uid });
+    }
+
+    // 3. /run.
+    let mut plan = RunPlan { empty_stale_run: false, create_run_lock: false, disable_controllers: false };
+    let run_ok = match facts.mount_at("/run") {
+        None => {
+            fail(&mut findings, Problem::RunNotMounted);
+            false
+        }
+        Some(m) if m.read_only() || !facts.path("/run").writable => {
+            fail(&mut findings, Problem::RunReadOnly { fstype: m.fstype.clone() });
+            false
+        }
+        Some(m) if m.fstype == "tmpfs" => {
+            findings.push(Finding::ok("run", "/run is a writable tmpfs"));
+            true
+        }
+        Some(m) => {
+            let running = matches!(mode, Mode::Running(_));
+            plan.empty_stale_run = !running;
+            findings.push(Finding::warn(
+                "run",
+                format!(
+                    "/run is a persistent {} mount (an image volume?), not a tmpfs{}",
+                    m.fstype,
+                    if running { "" } else { ": its stale content is emptied before boot" }
+                ),
+                "add --tmpfs /run",
+            ));
+            true
+        }
+    };
+
+    // 4. /run/lock and /tmp.
+    let lock = facts.path("/run/lock");
+    if !lock.exists || (plan.empty_stale_run && facts.mount_at("/run/lock").is_none()) {
+        if run_ok {
+            plan.create_run_lock = true;
+            findings.push(Finding::info("run-lock", "/run/lock is created inside /run"));
+        }
+    } else if lock.writable {
+        findings.push(Finding::ok("run-lock", "/run/lock is writable"));
+    } else {
+        fail(&mut findings, Problem::NotWritable { path: "/run/lock" });
+    }
+    let tmp = facts.path("/tmp");
+    if !tmp.writable {
+        fail(&mut findings, Problem::NotWritable { path: "/tmp" });
+    } else if tmp.fs_magic == Some(crate::sys::magic::TMPFS) {
+        findings.push(Finding::ok("tmp", "/tmp is a writable tmpfs"));
+    } else {
+        let fstype = crate::parse::mountinfo::containing(&facts.mounts, "/tmp").map_or("?", |m| m.fstype.as_str());
+        findings.push(Finding::warn(
+            "tmp",
+            format!(
+                "/tmp is on {fstype}, not a tmpfs: its files survive restarts and fill the container's writable layer"
+            ),
+            "add --tmpfs /tmp",
+        ));
+    }
+
+    // 5. Root filesystem.
+    if facts.path("/").writable {
+        findings.push(Finding::ok("root-fs", "the root filesystem is writable"));
+    } else {
+        fail(&mut findings, Problem::ReadOnlyRoot);
+    }
+
+    // 6. cgroups.
+    let cg = &facts.cgroups;
+    let version = facts.target.version;
+    match cg.kind {
+        CgroupKind::Missing => fail(&mut findings, Problem::NoCgroupFs),
+        CgroupKind::Hybrid | CgroupKind::Legacy if version.is_some_and(|v| v >= 258) => {
+            fail(&mut findings, Problem::LegacyCgroups { kind: cg.kind, version: version.unwrap_or(258) })
+        }
+        CgroupKind::Hybrid | CgroupKind::Legacy => findings.push(Finding::warn(
+            "cgroup",
+            format!("cgroup v1 ({:?}) is deprecated and untested with nixos2docker", cg.kind).to_lowercase(),
+            "boot the Docker host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
+        )),
+        CgroupKind::Unified => {
+            let ns = if cg.private_ns { "private cgroup namespace" } else { "host cgroup namespace" };
+            if !cg.writable {
+                plan.disable_controllers = true;
+                findings.push(Finding::ok("cgroup", format!("cgroup2, read-only (Docker's default), {ns}")));
+            } else if cg.private_ns {
+                findings.push(Finding::ok("cgroup", format!("cgroup2, writable, {ns}")));
+            } else {
+                findings.push(Finding::warn(
+                    "cgroup",
+                    format!(
+                        "cgroup2, writable, {ns} (cgroup {}): the container can rewrite the host's cgroup tree",
+                        cg.own_path.as_deref().unwrap_or("?")
+                    ),
+                    "use patched systemd and drop --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw",
+                ));
+            }
+        }
+    }
+
+    // 7. Capabilities, seccomp, no_new_privs: reported, never fatal.
+    let st = &facts.status;
+    let default = docker_default_caps();
+    let extra = st.cap_eff & !default;
+    let missing = default & !st.cap_eff;
+    let mut caps_msg = format!("effective capabilities: {}", Facts::cap_names(st.cap_eff).join(","));
+    if extra == 0 && missing == 0 {
+        caps_msg.push_str(" (Docker's default set; CAP_SYS_ADMIN and --privileged are not needed)");
+        findings.push(Finding::ok("caps", caps_msg));
+    } else if missing != 0 {
+        findings.push(Finding::warn(
+            "caps",
+            format!("{caps_msg}; missing from Docker's default set: {}", Facts::cap_names(missing).join(",")),
+            "drop --cap-drop: services need chown, setuid, setgid, kill and friends",
+        ));
+    } else {
+        findings.push(Finding::info(
+            "caps",
+            format!(
+                "{caps_msg}; beyond Docker's default set: {} (not needed: nixos2docker boots without them)",
+                Facts::cap_names(extra).join(",")
+            ),
+        ));
+    }
+    findings.push(Finding::info(
+        "seccomp",
+        format!(
+            "seccomp {} ({} filters), no_new_privs {}",
+            match st.seccomp {
+                0 => "off",
+                1 => "strict",
+                _ => "filtering",
+            },
+            st.seccomp_filters,
+            if st.no_new_privs { "on" } else { "off" }
+        ),
+    ));
+
+    // 8. The exec target.
+    let t = &facts.target;
+    if !t.info.exists {
+        fail(&mut findings, Problem::TargetMissing { path: t.path.clone() });
+    } else if !t.info.executable {
+        fail(&mut findings, Problem::TargetNotExecutable { path: t.path.clone() });
+    } else {
+        findings.push(Finding::ok("target", format!("exec target {}", t.path)));
+    }
+
+    // 9. Patched or stock systemd.
+    if t.info.exists {
+        let v = t.version.map(|v| format!(" {v}")).unwrap_or_default();
+        match t.patched {
+            Some(true) => findings.push(Finding::ok(
+                "systemd",
+                format!(
+                    "systemd{v} carries the nixos2docker patches ({})",
+                    t.systemd.patched.as_deref().unwrap_or("config")
+                ),
+            )),
+            Some(false) if !cg.writable && cg.kind == CgroupKind::Unified => {
+                fail(&mut findings, Problem::StockOnReadOnlyCgroup { path: t.path.clone(), version: t.version })
+            }
+            Some(false) => findings.push(Finding::warn(
+                "systemd",
+                format!("stock systemd{v}: SIGTERM makes it re-execute, not stop"),
+                "stop it with SIGRTMIN+3 (the image's StopSignal; Kubernetes ignores it) or use patched systemd",
+            )),
+            None => findings.push(Finding::warn(
+                "systemd",
+                format!("cannot tell whether {} is patched systemd (not a systemd binary)", t.path),
+                "set \"patched\" in /etc/nixos2docker/config.json",
+            )),
+        }
+    }
+
+    (Report { mode: mode.clone(), findings, problem }, plan)
+}
+
+/// One line: every finding's id with a mark, for the error path and `doctor`'s short form.
+pub fn summary_line(report: &Report) -> String {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            let mark = match f.severity {
+                Severity::Ok | Severity::Info => "ok",
+                Severity::Warning => "WARN",
+                Severity::Error => "FAIL",
+            };
+            format!("{} {mark}", f.id)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,190 @@
+//! The init's config file and the container profile (module/profile.json, shared with the Nix module).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The profile every image gets unless its config overrides it; the same file the Nix module reads.
+pub const PROFILE_JSON: &str = include_str!("../module/profile.json");
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/nixos2docker/config.json";
+pub const CONFIG_ENV: &str = "NIXOS2DOCKER_CONFIG";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigFile {
+    /// The program to exec (systemd, or NixOS's `${toplevel}/init`).
+    pub target: Option<String>,
+    /// Whether that systemd carries our patches; detected from the binary when absent.
+    pub patched: Option<bool>,
+    /// systemd's major version; detected from the binary when absent.
+    pub systemd_version: Option<u32>,
+    /// Arguments put before the ones given on the command line.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Top-level keys replacing those of the built-in profile.
+    pub profile: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Profile {
+    pub schema: u32,
+    pub masks: Vec<Mask>,
+    pub root_slice: RootSlice,
+    pub manager: Manager,
+    pub environment: BTreeMap<String, String>,
+    pub image: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mask {
+    pub unit: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RootSlice {
+    pub disable_controllers: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manager {
+    pub settings: BTreeMap<String, String>,
+    pub reason: String,
+}
+
+/// Config after defaults: what the rest of the program uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from (`None` = built-in defaults).
+    pub source: Option<PathBuf>,
+    pub target: Option<String>,
+    pub patched: Option<bool>,
+    pub systemd_version: Option<u32>,
+    pub args: Vec<String>,
+    pub profile: Profile,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; fix the path given by --config or ${CONFIG_ENV}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "config file {path} is not valid: {source}; fix the JSON (keys: target, patched, systemdVersion, args, profile)"
+    )]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("the profile in {origin} is not valid: {source}; compare it with module/profile.json")]
+    Profile { origin: String, source: serde_json::Error },
+}
+
+/// Which config file applies: `--config`, else `$NIXOS2DOCKER_CONFIG`, else the default path if it exists.
+pub fn locate(flag: Option<&Path>, env: Option<&str>, default_exists: bool) -> Option<PathBuf> {
+    match (flag, env) {
+        (Some(p), _) => Some(p.to_owned()),
+        (None, Some(e)) if !e.is_empty() => Some(PathBuf::from(e)),
+        _ => default_exists.then(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
+    }
+}
+
+pub fn builtin_profile() -> Result<Profile, ConfigError> {
+    serde_json::from_str(PROFILE_JSON)
+        .map_err(|source| ConfigError::Profile { origin: "the built-in profile".into(), source })
+}
+
+/// Parse a config file's text (pure; `path` only names it in errors).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let file: ConfigFile =
+        serde_json::from_str(text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
+    let mut profile: serde_json::Value = serde_json::from_str(PROFILE_JSON)
+        .map_err(|source| ConfigError::Profile { origin: "the built-in profile".into(), source })?;
+    if let (Some(over), Some(base)) = (file.profile, profile.as_object_mut()) {
+        base.extend(over);
+    }
+    let profile = serde_json::from_value(profile)
+        .map_err(|source| ConfigError::Profile { origin: path.display().to_string(), source })?;
+    Ok(Config {
+        source: Some(path.to_owned()),
+        target: file.target,
+        patched: file.patched,
+        systemd_version: file.systemd_version,
+        args: file.args,
+        profile,
+    })
+}
+
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    match path {
+        None => Ok(Config {
+            source: None,
+            target: None,
+            patched: None,
+            systemd_version: None,
+            args: Vec::new(),
+            profile: builtin_profile()?,
+        }),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
+            parse(p, &text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profile_is_valid_and_reasoned() {
+        let p = builtin_profile().unwrap();
+        assert_eq!(p.schema, 1);
+        assert!(!p.masks.is_empty());
+        for m in &p.masks {
+            assert!(m.unit.contains('.'), "unit name without a type: {}", m.unit);
+            assert!(m.reason.len() > 10, "mask {} has no real reason", m.unit);
+        }
+        assert_eq!(p.environment.get("container").map(String::as_str), Some("docker"));
+        assert_eq!(p.image["stopSignal"], "SIGRTMIN+3");
+    }
+
+    #[test]
+    fn locate_order() {
+        let f = Path::new("/f.json");
+        assert_eq!(locate(Some(f), Some("/e.json"), true), Some(f.to_owned()));
+        assert_eq!(locate(None, Some("/e.json"), true), Some(PathBuf::from("/e.json")));
+        assert_eq!(locate(None, Some(""), true), Some(PathBuf::from(DEFAULT_CONFIG_PATH)));
+        assert_eq!(locate(None, None, false), None);
+    }
+
+    #[test]
+    fn profile_override_replaces_top_level_keys() {
+        let c = parse(Path::new("/c"), r#"{"target":"/x/init","patched":true,"profile":{"masks":[]}}"#).unwrap();
+        assert_eq!(c.target.as_deref(), Some("/x/init"));
+        assert!(c.profile.masks.is_empty());
+        assert!(!c.profile.root_slice.disable_controllers.is_empty(), "other keys keep their defaults");
+    }
+
+    #[test]
+    fn bad_json_names_path_line_and_column() {
+        let e = parse(Path::new("/etc/n2d.json"), "{\n  \"target\": 5,\n}").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("/etc/n2d.json"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("column"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let e = parse(Path::new("/c"), r#"{"tagret":"/x"}"#).unwrap_err();
+        assert!(e.to_string().contains("tagret"), "{e}");
+    }
+
+    #[test]
+    fn bad_profile_override_is_an_error() {
+        let e = parse(Path::new("/c"), r#"{"profile":{"masks":"no"}}"#).unwrap_err();
+        assert!(matches!(e, ConfigError::Profile { .. }), "{e}");
+    }
+}

@@ -1,0 +1,110 @@
+//! `nixos2docker doctor`: the same probes as the init, all findings, a remedy for each.
+
+use crate::checks::{self, Mode, Severity};
+use crate::error::{EXIT_CONFIG, EXIT_NOT_RUNNING, EXIT_PROBE};
+use crate::probe::{self, Facts};
+use crate::sys::System;
+use serde_json::json;
+use std::path::PathBuf;
+
+pub struct Options {
+    pub json: bool,
+    pub config: Option<PathBuf>,
+}
+
+/// Ask a running systemd for its state (only when PID 1 is systemd, i.e. under `docker exec`).
+fn system_state() -> Option<String> {
+    let out = std::process::Command::new("systemctl").arg("is-system-running").output().ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+pub fn mode_for(facts: &Facts, ask_state: impl FnOnce() -> Option<String>) -> Mode {
+    match &facts.pid1 {
+        Some(p1) if p1.comm == "systemd" => Mode::Running(ask_state()),
+        _ => Mode::PreBoot,
+    }
+}
+
+/// The exit code: what `init` would exit with; next to a running systemd, 0 only when it is `running`.
+pub fn exit_code(report: &checks::Report) -> u8 {
+    match &report.mode {
+        Mode::Running(state) if state.as_deref() != Some("running") => EXIT_NOT_RUNNING,
+        _ => report.exit_code(),
+    }
+}
+
+pub fn run(opts: Options, sys: &dyn System) -> u8 {
+    let env = std::env::var(crate::config::CONFIG_ENV).ok();
+    let default_exists = std::path::Path::new(crate::config::DEFAULT_CONFIG_PATH).exists();
+    let path = crate::config::locate(opts.config.as_deref(), env.as_deref(), default_exists);
+    let config = match crate::config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let facts = match probe::gather(sys, &config) {
+        Ok(f) => f,
+        Err(e) => {
+            log::error!("{e}");
+            return EXIT_PROBE;
+        }
+    };
+    let mode = mode_for(&facts, system_state);
+    let (report, plan) = checks::preflight(&facts, &mode);
+    let code = exit_code(&report);
+    if opts.json {
+        let doc = json!({
+            "wouldBoot": report.problem.is_none(),
+            "exitCode": code,
+            "mode": report.mode,
+            "config": config.source,
+            "findings": report.findings,
+            "plan": plan,
+            "target": facts.target,
+            "cgroups": facts.cgroups,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", render_text(&report, code));
+    }
+    code
+}
+
+pub fn render_text(report: &checks::Report, code: u8) -> String {
+    let mut out = String::new();
+    let head = match &report.mode {
+        Mode::PreBoot => "nixos2docker doctor: checks before boot",
+        Mode::Running(_) => "nixos2docker doctor: systemd is PID 1 (running container)",
+    };
+    out.push_str(head);
+    out.push('\n');
+    for f in &report.findings {
+        let mark = match f.severity {
+            Severity::Ok => "  ok  ",
+            Severity::Info => " info ",
+            Severity::Warning => " WARN ",
+            Severity::Error => " FAIL ",
+        };
+        out.push_str(&format!("[{mark}] {:<9} {}\n", f.id, f.message));
+        if let Some(r) = &f.remedy {
+            out.push_str(&format!("{:18}fix: {r}\n", ""));
+        }
+    }
+    let verdict = match (&report.mode, code) {
+        (Mode::PreBoot, 0) => "verdict: systemd can boot here (exit 0)".to_owned(),
+        (Mode::PreBoot, c) => format!("verdict: systemd cannot boot here (exit {c}; see FAIL above)"),
+        (Mode::Running(_), 0) => "verdict: systemd is running (exit 0)".to_owned(),
+        (Mode::Running(s), c) => {
+            format!(
+                "verdict: systemd is {} (exit {c}); see `systemctl --failed`",
+                s.as_deref().unwrap_or("unreachable")
+            )
+        }
+    };
+    out.push_str(&verdict);
+    out.push('\n');
+    out
+}

@@ -1,0 +1,43 @@
+//! The init's failures before exec, each with its documented exit code (README, "Exit codes").
+
+use crate::checks::Problem;
+use crate::config::ConfigError;
+use crate::exec::ExecError;
+use crate::prepare::PrepareError;
+use crate::probe::ProbeError;
+
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CONFIG: u8 = 17;
+pub const EXIT_PREPARE: u8 = 18;
+pub const EXIT_PROBE: u8 = 19;
+/// `doctor` next to a running systemd whose state is not `running`.
+pub const EXIT_NOT_RUNNING: u8 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error(transparent)]
+    Check(#[from] Problem),
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("received {name} before systemd started: stopping without booting")]
+    Stopped { signal: i32, name: String },
+}
+
+impl InitError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            InitError::Config(_) => EXIT_CONFIG,
+            InitError::Probe(_) => EXIT_PROBE,
+            InitError::Check(p) => p.exit_code(),
+            InitError::Prepare(_) => EXIT_PREPARE,
+            InitError::Exec(e) => e.exit_code(),
+            InitError::Stopped { signal, .. } => (128 + signal).clamp(0, 255) as u8,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! nixos2docker: a PID-1 preamble that makes systemd boot in stock, unprivileged Docker containers.
+
+mod checks;
+mod cli;
+mod config;
+mod doctor;
+mod error;
+mod exec;
+mod init;
+mod inspect;
+mod logging;
+mod parse;
+mod prepare;
+mod probe;
+mod signals;
+mod sys;
+mod systemd_bin;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+fn main() {
+    let started = std::time::Instant::now();
+    // PID 1 rule: stop signals are blocked before anything else happens.
+    let signals = signals::block();
+    logging::init();
+    let cli = match Cli::try_parse_from(cli::normalize(std::env::args_os().collect())) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        Err(e) => {
+            log::error!("{}", e.to_string().trim_start_matches("error: ").trim_end());
+            std::process::exit(error::EXIT_USAGE.into());
+        }
+    };
+    let code = match cli.command {
+        Command::Init { config, dry_run, args } => init::run(init::Options { config, dry_run, args }, signals, started),
+        Command::Doctor { json, config } => {
+            signals.release();
+            doctor::run(doctor::Options { json, config }, &sys::Live)
+        }
+        Command::Capture { description } => {
+            signals.release();
+            let snap = sys::Snapshot::take(&sys::Live, description);
+            println!("{}", serde_json::to_string_pretty(&snap).unwrap_or_default());
+            0
+        }
+        Command::Inspect { path, json } => {
+            signals.release();
+            inspect::run(inspect::Options { path, json })
+        }
+    };
+    std::process::exit(code.into());
+}

@@ -1,0 +1,276 @@
+//! What the init changes before systemd starts: all of it under /run, never in the image's /etc.
+//!
+//! [`plan`] is pure (it decides the exact files); [`apply`] writes them below a root prefix, so tests can
+//! apply a plan to a temporary directory.
+//!
+//! Why these directories (systemd's `src/shared/path-lookup.c`, `lookup_paths_init()`): the system unit
+//! search path is, highest priority first, /run/systemd/transient, /etc/systemd/system.control,
+//! **/run/systemd/system.control**, /run/systemd/generator.early, /etc/systemd/system, /run/systemd/system, …,
+//! /usr/lib/systemd/system. Masks and drop-ins in /run/systemd/system.control therefore win over the image's
+//! /etc/systemd/system (only `systemctl set-property` on a persistent unit, which writes
+//! /etc/systemd/system.control, outranks them). Manager settings: PID 1 reads system.conf, then drop-ins from
+//! /etc/systemd/system.conf.d, **/run/systemd/system.conf.d**, /usr/local/lib/… and /usr/lib/systemd/system.conf.d,
+//! the last file by name winning for each key; `50-nixos2docker.conf` sorts before an admin's `90-*.conf`.
+
+use crate::checks::RunPlan;
+use crate::config::Profile;
+use crate::parse::mountinfo::Mount;
+use serde::Serialize;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+pub const CONTROL_DIR: &str = "/run/systemd/system.control";
+pub const MANAGER_DIR: &str = "/run/systemd/system.conf.d";
+pub const DROPIN_NAME: &str = "50-nixos2docker.conf";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum Action {
+    /// Remove everything below the directory, staying on its filesystem and never following symlinks.
+    EmptyDir {
+        path: String,
+        keep: Vec<String>,
+    },
+    Mkdir {
+        path: String,
+        mode: u32,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    File {
+        path: String,
+        content: String,
+    },
+}
+
+/// Every change the init makes, in order.
+pub fn plan(profile: &Profile, run: &RunPlan, mounts: &[Mount]) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if run.empty_stale_run {
+        let keep =
+            mounts.iter().filter(|m| m.mount_point.starts_with("/run/")).map(|m| m.mount_point.clone()).collect();
+        actions.push(Action::EmptyDir { path: "/run".into(), keep });
+    }
+    if run.create_run_lock {
+        actions.push(Action::Mkdir { path: "/run/lock".into(), mode: 0o1777 });
+    }
+    for m in &profile.masks {
+        actions.push(Action::Symlink { path: format!("{CONTROL_DIR}/{}", m.unit), target: "/dev/null".into() });
+    }
+    if run.disable_controllers && !profile.root_slice.disable_controllers.is_empty() {
+        actions.push(Action::File {
+            path: format!("{CONTROL_DIR}/-.slice.d/{DROPIN_NAME}"),
+            content: format!(
+                "# Written by nixos2docker init: {}\n[Slice]\nDisableControllers={}\n",
+                profile.root_slice.reason,
+                profile.root_slice.disable_controllers.join(" ")
+            ),
+        });
+    }
+    if !profile.manager.settings.is_empty() {
+        let mut content = format!("# Written by nixos2docker init: {}\n[Manager]\n", profile.manager.reason);
+        for (k, v) in &profile.manager.settings {
+            content.push_str(&format!("{k}={v}\n"));
+        }
+        actions.push(Action::File { path: format!("{MANAGER_DIR}/{DROPIN_NAME}"), content });
+    }
+    actions
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot prepare {path}: {source}; fix: give the container a writable tmpfs there (--tmpfs /run)")]
+pub struct PrepareError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+pub fn apply(root: &Path, actions: &[Action]) -> Result<(), PrepareError> {
+    for a in actions {
+        match a {
+            Action::EmptyDir { path, keep } => {
+                let dir = under(root, path);
+                let keep: Vec<PathBuf> = keep.iter().map(|k| under(root, k)).collect();
+                let dev =
+                    std::fs::symlink_metadata(&dir).map_err(|source| PrepareError { path: dir.clone(), source })?.dev();
+                empty_dir(&dir, dev, &keep)?;
+            }
+            Action::Mkdir { path, mode } => {
+                let p = under(root, path);
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(*mode)
+                    .create(&p)
+                    .map_err(|source| PrepareError { path: p.clone(), source })?;
+                // The umask narrowed the mode; /run/lock must be world-writable with the sticky bit.
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    &p,
+                    nix::sys::stat::Mode::from_bits_truncate(*mode),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(|e| PrepareError { path: p.clone(), source: e.into() })?;
+            }
+            Action::Symlink { path, target } => {
+                let p = under(root, path);
+                mkparent(&p)?;
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(PrepareError { path: p, source }),
+                }
+                std::os::unix::fs::symlink(target, &p).map_err(|source| PrepareError { path: p.clone(), source })?;
+            }
+            Action::File { path, content } => {
+                let p = under(root, path);
+                mkparent(&p)?;
+                std::fs::write(&p, content).map_err(|source| PrepareError { path: p.clone(), source })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mkparent(p: &Path) -> Result<(), PrepareError> {
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(parent)
+        .map_err(|source| PrepareError { path: parent.to_owned(), source })
+}
+
+/// Remove the content of `dir` without following symlinks, without leaving filesystem `dev`, and leaving mount
+/// points in `keep` (and the directories that lead to them) in place.
+fn empty_dir(dir: &Path, dev: u64, keep: &[PathBuf]) -> Result<(), PrepareError> {
+    fn err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
+        move |source| PrepareError { path: path.to_owned(), source }
+    }
+    for entry in std::fs::read_dir(dir).map_err(err(dir))? {
+        let path = entry.map_err(err(dir))?.path();
+        if keep.iter().any(|k| k == &path) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).map_err(err(&path))?;
+        if meta.is_dir() {
+            if meta.dev() != dev {
+                continue; // another filesystem mounted here
+            }
+            empty_dir(&path, dev, keep)?;
+            if !keep.iter().any(|k| k.starts_with(&path)) {
+                std::fs::remove_dir(&path).map_err(err(&path))?;
+            }
+        } else {
+            std::fs::remove_file(&path).map_err(err(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The environment systemd starts with: ours, less our own variables, plus the profile's defaults for
+/// variables that are not set (so podman's `container=podman` is kept).
+pub fn exec_env(current: Vec<(OsString, OsString)>, profile: &Profile) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> =
+        current.into_iter().filter(|(k, _)| !k.as_bytes().starts_with(b"NIXOS2DOCKER_")).collect();
+    for (k, v) in &profile.environment {
+        if !env.iter().any(|(ek, _)| ek == OsStr::new(k)) {
+            env.push((k.into(), v.into()));
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::builtin_profile;
+
+    fn run_plan(stale: bool, lock: bool, ro: bool) -> RunPlan {
+        RunPlan { empty_stale_run: stale, create_run_lock: lock, disable_controllers: ro }
+    }
+
+    #[test]
+    fn read_only_cgroup_gets_disable_controllers() {
+        let p = builtin_profile().unwrap();
+        let a = plan(&p, &run_plan(false, false, true), &[]);
+        let slice = a.iter().find_map(|a| match a {
+            Action::File { path, content } if path.contains("-.slice.d") => Some(content.clone()),
+            _ => None,
+        });
+        let slice = slice.expect("a -.slice drop-in");
+        assert!(slice.contains("[Slice]\nDisableControllers=cpu cpuset io memory pids\n"), "{slice}");
+        let without = plan(&p, &run_plan(false, false, false), &[]);
+        assert!(!without.iter().any(|a| matches!(a, Action::File { path, .. } if path.contains("-.slice.d"))));
+    }
+
+    #[test]
+    fn every_mask_becomes_a_dev_null_link_in_the_control_dir() {
+        let p = builtin_profile().unwrap();
+        let a = plan(&p, &run_plan(false, false, false), &[]);
+        for m in &p.masks {
+            assert!(a.contains(&Action::Symlink {
+                path: format!("/run/systemd/system.control/{}", m.unit),
+                target: "/dev/null".into()
+            }));
+        }
+    }
+
+    #[test]
+    fn apply_writes_below_root_and_empties_stale_run_only() {
+        let tmp = std::env::temp_dir().join(format!("n2d-prepare-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let run = tmp.join("run");
+        std::fs::create_dir_all(run.join("systemd/units")).unwrap();
+        std::fs::write(run.join("systemd/units/stale"), "x").unwrap();
+        std::fs::create_dir_all(run.join("secrets")).unwrap(); // a "mount point" to keep
+        std::fs::write(run.join("secrets/token"), "keep me").unwrap();
+        let outside = tmp.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("precious"), "y").unwrap();
+        std::os::unix::fs::symlink(&outside, run.join("link")).unwrap();
+
+        let p = builtin_profile().unwrap();
+        let mut actions = vec![Action::EmptyDir { path: "/run".into(), keep: vec!["/run/secrets".into()] }];
+        actions.extend(plan(&p, &run_plan(false, true, true), &[]));
+        apply(&tmp, &actions).unwrap();
+
+        assert!(!run.join("systemd/units").exists(), "stale state removed");
+        assert!(!run.join("link").exists(), "the symlink itself is removed");
+        assert_eq!(std::fs::read_to_string(outside.join("precious")).unwrap(), "y", "symlink not followed");
+        assert_eq!(std::fs::read_to_string(run.join("secrets/token")).unwrap(), "keep me", "mount kept");
+        let lock = std::fs::metadata(run.join("lock")).unwrap();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&lock.permissions()) & 0o7777, 0o1777);
+        let link = std::fs::read_link(run.join("systemd/system.control/tmp.mount")).unwrap();
+        assert_eq!(link, Path::new("/dev/null"));
+        let mgr = std::fs::read_to_string(run.join("systemd/system.conf.d/50-nixos2docker.conf")).unwrap();
+        assert!(
+            mgr.starts_with("# Written by nixos2docker init: ") && mgr.contains("\n[Manager]\nLogColor=no\n"),
+            "{mgr}"
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn env_strips_ours_and_keeps_a_runtime_container_value() {
+        let p = builtin_profile().unwrap();
+        let env = exec_env(
+            vec![
+                ("container".into(), "podman".into()),
+                ("NIXOS2DOCKER_CONFIG".into(), "/x".into()),
+                ("PATH".into(), "/bin".into()),
+            ],
+            &p,
+        );
+        assert_eq!(env, vec![("container".into(), "podman".into()), ("PATH".into(), "/bin".into())]);
+        let env = exec_env(vec![], &p);
+        assert_eq!(env, vec![("container".into(), "docker".into())]);
+    }
+}

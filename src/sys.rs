@@ -1,0 +1,150 @@
+//! The seam between the checks and the machine: everything the probes read goes through [`System`].
+//!
+//! [`Live`] asks the kernel; [`Snapshot`] answers from a JSON fixture (written by `nixos2docker capture`
+//! inside real containers), so the checks run in unit tests exactly as they run as PID 1.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io;
+
+/// Files the probes read.
+pub const PROBED_FILES: &[&str] =
+    &["/proc/self/mountinfo", "/proc/self/status", "/proc/self/cgroup", "/proc/1/comm", "/proc/1/cmdline"];
+
+/// Paths whose filesystem type and writability the probes look at.
+pub const PROBED_PATHS: &[&str] =
+    &["/", "/run", "/run/lock", "/tmp", "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"];
+
+/// Where the init looks for systemd when the config names no target.
+pub const DEFAULT_TARGETS: &[&str] = &["/sbin/init", "/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathInfo {
+    pub exists: bool,
+    #[serde(default)]
+    pub is_dir: bool,
+    /// statfs(2) f_type, when the path exists.
+    #[serde(default)]
+    pub fs_magic: Option<u64>,
+    /// access(W_OK) succeeds and the filesystem is not mounted read-only.
+    #[serde(default)]
+    pub writable: bool,
+    /// A regular file with access(X_OK).
+    #[serde(default)]
+    pub executable: bool,
+}
+
+pub trait System {
+    fn pid(&self) -> i32;
+    fn uid(&self) -> u32;
+    fn read_text(&self, path: &str) -> io::Result<String>;
+    /// Bytes of a (binary) file, for the systemd marker search.
+    fn read_bytes(&self, path: &str) -> io::Result<Vec<u8>>;
+    fn path_info(&self, path: &str) -> PathInfo;
+}
+
+/// The running machine.
+pub struct Live;
+
+impl System for Live {
+    fn pid(&self) -> i32 {
+        std::process::id() as i32
+    }
+
+    fn uid(&self) -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    fn read_text(&self, path: &str) -> io::Result<String> {
+        let bytes = std::fs::read(path)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn read_bytes(&self, path: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn path_info(&self, path: &str) -> PathInfo {
+        use nix::unistd::{AccessFlags, access};
+        let Ok(meta) = std::fs::metadata(path) else { return PathInfo::default() };
+        let fs_magic = nix::sys::statfs::statfs(path).ok().map(|s| s.filesystem_type().0 as u64);
+        let ro_mount = nix::sys::statvfs::statvfs(path)
+            .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+            .unwrap_or(false);
+        PathInfo {
+            exists: true,
+            is_dir: meta.is_dir(),
+            fs_magic,
+            writable: !ro_mount && access(path, AccessFlags::W_OK).is_ok(),
+            executable: meta.is_file() && access(path, AccessFlags::X_OK).is_ok(),
+        }
+    }
+}
+
+/// A captured container, as stored in `tests/fixtures/*.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// What kind of container this was captured in (free text, e.g. the `docker run` flags).
+    #[serde(default)]
+    pub description: String,
+    pub pid: i32,
+    pub uid: u32,
+    pub files: BTreeMap<String, String>,
+    pub paths: BTreeMap<String, PathInfo>,
+}
+
+impl Snapshot {
+    /// Capture what the probes read from `sys`. Targets are stored as a digest of what the marker search
+    /// needs (see [`crate::systemd_bin::digest`]), not as whole binaries.
+    pub fn take(sys: &dyn System, description: String) -> Snapshot {
+        let mut files = BTreeMap::new();
+        for f in PROBED_FILES {
+            if let Ok(text) = sys.read_text(f) {
+                files.insert((*f).to_owned(), text);
+            }
+        }
+        let mut paths = BTreeMap::new();
+        for p in PROBED_PATHS.iter().chain(DEFAULT_TARGETS) {
+            paths.insert((*p).to_owned(), sys.path_info(p));
+        }
+        for t in DEFAULT_TARGETS {
+            if let Ok(bytes) = sys.read_bytes(t) {
+                files.insert((*t).to_owned(), crate::systemd_bin::digest(&crate::systemd_bin::detect(&bytes)));
+            }
+        }
+        Snapshot { description, pid: sys.pid(), uid: sys.uid(), files, paths }
+    }
+}
+
+fn not_found(path: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{path} is not in the snapshot"))
+}
+
+impl System for Snapshot {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    fn read_text(&self, path: &str) -> io::Result<String> {
+        self.files.get(path).cloned().ok_or_else(|| not_found(path))
+    }
+
+    fn read_bytes(&self, path: &str) -> io::Result<Vec<u8>> {
+        self.read_text(path).map(String::into_bytes)
+    }
+
+    fn path_info(&self, path: &str) -> PathInfo {
+        self.paths.get(path).copied().unwrap_or_default()
+    }
+}
+
+/// statfs(2) magic numbers (linux/magic.h).
+pub mod magic {
+    pub const TMPFS: u64 = 0x0102_1994;
+    pub const CGROUP2: u64 = 0x6367_7270;
+    pub const CGROUP1: u64 = 0x0027_e0eb;
+}
