@@ -1,23 +1,8 @@
 //! nixos2docker: a PID-1 preamble that makes systemd boot in stock, unprivileged Docker containers.
 
-mod checks;
-mod cli;
-mod config;
-mod doctor;
-mod error;
-mod exec;
-mod init;
-mod inspect;
-mod logging;
-mod parse;
-mod prepare;
-mod probe;
-mod signals;
-mod sys;
-mod systemd_bin;
-
 use clap::Parser;
-use cli::{Cli, Command};
+use nixos2docker::cli::{self, Cli, Command};
+use nixos2docker::{doctor, error, init, inspect, logging, signals, sys};
 
 fn main() {
     let started = std::time::Instant::now();

@@ -1,0 +1,19 @@
+//! nixos2docker: a PID-1 preamble that makes systemd boot in stock, unprivileged Docker containers.
+//!
+//! The binary (`src/main.rs`) only dispatches; every concern lives in its own module here.
+
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod error;
+pub mod exec;
+pub mod init;
+pub mod inspect;
+pub mod logging;
+pub mod parse;
+pub mod prepare;
+pub mod probe;
+pub mod signals;
+pub mod sys;
+pub mod systemd_bin;
