@@ -32,6 +32,9 @@ pub enum Command {
         json: bool,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Judge a captured container (`nixos2docker capture` output) instead of this one.
+        #[arg(long, value_name = "FIXTURE", hide = true)]
+        snapshot: Option<PathBuf>,
     },
     /// Print what the checks read in this container as a JSON fixture (for tests and bug reports).
     Capture {

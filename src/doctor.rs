@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub struct Options {
     pub json: bool,
     pub config: Option<PathBuf>,
+    /// A fixture to judge instead of the live container.
+    pub snapshot: Option<PathBuf>,
 }
 
 /// Ask a running systemd for its state (only when PID 1 is systemd, i.e. under `docker exec`).
@@ -34,7 +36,20 @@ pub fn exit_code(report: &checks::Report) -> u8 {
     }
 }
 
-pub fn run(opts: Options, sys: &dyn System) -> u8 {
+pub fn run(opts: Options) -> u8 {
+    match &opts.snapshot {
+        None => report(&opts, &crate::sys::Live, system_state),
+        Some(path) => match crate::sys::Snapshot::load(path) {
+            Ok(snap) => report(&opts, &snap, || None),
+            Err(e) => {
+                log::error!("{e}");
+                EXIT_CONFIG
+            }
+        },
+    }
+}
+
+fn report(opts: &Options, sys: &dyn System, ask_state: fn() -> Option<String>) -> u8 {
     let env = std::env::var(crate::config::CONFIG_ENV).ok();
     let default_exists = std::path::Path::new(crate::config::DEFAULT_CONFIG_PATH).exists();
     let path = crate::config::locate(opts.config.as_deref(), env.as_deref(), default_exists);
@@ -52,7 +67,7 @@ pub fn run(opts: Options, sys: &dyn System) -> u8 {
             return EXIT_PROBE;
         }
     };
-    let mode = mode_for(&facts, system_state);
+    let mode = mode_for(&facts, ask_state);
     let (report, plan) = checks::preflight(&facts, &mode);
     let code = exit_code(&report);
     if opts.json {

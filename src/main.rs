@@ -22,9 +22,9 @@ fn main() {
     };
     let code = match cli.command {
         Command::Init { config, dry_run, args } => init::run(init::Options { config, dry_run, args }, signals, started),
-        Command::Doctor { json, config } => {
+        Command::Doctor { json, config, snapshot } => {
             signals.release();
-            doctor::run(doctor::Options { json, config }, &sys::Live)
+            doctor::run(doctor::Options { json, config, snapshot })
         }
         Command::Capture { description } => {
             signals.release();

@@ -116,6 +116,21 @@ impl Snapshot {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load fixture {path}: {reason}; fix: give a file written by `nixos2docker capture`")]
+pub struct SnapshotError {
+    pub path: std::path::PathBuf,
+    pub reason: String,
+}
+
+impl Snapshot {
+    pub fn load(path: &std::path::Path) -> Result<Snapshot, SnapshotError> {
+        let err = |reason: String| SnapshotError { path: path.to_owned(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+}
+
 fn not_found(path: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("{path} is not in the snapshot"))
 }
