@@ -1,0 +1,347 @@
+"""integration/run: argument parsing, the Context given to scenarios, the main loop, cleanup."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import importlib
+import json
+import os
+import pkgutil
+import signal
+import sys
+import time
+import traceback
+
+from . import util
+from .daemon import Daemon
+from .docker import DOCKER_DEFAULT_CAPEFF, Docker, mask_names
+from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder
+from .registry import IMAGE_KINDS, SCENARIOS, ordered_scenarios
+from .report import FAIL, PASS, SKIPPED, Result, counts, table, write_json
+from .util import HarnessError, Skip, log, run, which
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # integration/
+REPO = os.path.dirname(HERE)
+
+
+class Interrupted(BaseException):
+    pass
+
+
+class Context:
+    """What a scenario gets as ``ctx`` (see harness.registry)."""
+
+    TMPFS_FLAGS = TMPFS_FLAGS
+    STOCK_RW_FLAGS = STOCK_RW_FLAGS
+
+    def __init__(self, args):
+        self.args = args
+        self.repo = REPO
+        self.cache_dir = os.path.abspath(args.cache_dir)
+        self.run_id = f"{time.strftime('%H%M%S')}-{os.getpid()}"
+        self.profile = json.load(open(os.path.join(REPO, "module", "profile.json")))
+        self.binary: str | None = None
+        self.binary_error: str | None = None
+        self.daemon: Daemon | None = None
+        self.docker: Docker | None = None
+        self.daemon_skip: str | None = None
+        self.images: ImageBuilder | None = None
+        self.tmpdirs: list = []
+
+    def image(self, kind: str, volumes: bool = True):
+        if self.daemon_skip:
+            raise Skip(self.daemon_skip)
+        return self.images.image(kind, volumes)
+
+    def apt_install(self, packages) -> None:
+        if self.args.no_install or not util.is_root() or not which("apt-get"):
+            return
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        log(f"apt-get install {' '.join(packages)} …")
+        run(["apt-get", "update", "-q"], timeout=600, env=env)
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+             "-o", "DPkg::Lock::Timeout=600"] + list(packages), timeout=1200, env=env)
+
+    def check_capeff(self, c, r: Result, label: str = "") -> bool:
+        """CapEff of PID 1 == Docker's documented default capability set (nothing more, nothing less)."""
+        got = self.docker.capeff(c)
+        name = "CapEff of PID 1 = Docker default" + (f" ({label})" if label else "")
+        if got is None:
+            return r.check(name, False, "could not read /proc/1/status")
+        extra = mask_names(got & ~DOCKER_DEFAULT_CAPEFF)
+        missing = mask_names(DOCKER_DEFAULT_CAPEFF & ~got)
+        r.extra.setdefault("capeff", []).append(f"{got:016x}")
+        return r.check(name, got == DOCKER_DEFAULT_CAPEFF,
+                       f"CapEff {got:016x}, expected {DOCKER_DEFAULT_CAPEFF:016x}"
+                       + (f"; extra {extra}" if extra else "") + (f"; missing {missing}" if missing else ""))
+
+    def mkdtemp(self, prefix: str) -> str:
+        import tempfile
+        d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        self.tmpdirs.append(d)
+        return d
+
+
+def load_scenario_modules() -> None:
+    import scenarios  # integration/scenarios (integration/ is on sys.path)
+    for m in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda m: m.name):
+        importlib.import_module(f"scenarios.{m.name}")
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="integration/run",
+        description="Run nixos2docker's integration scenarios against a Docker daemon with cgroup v2.")
+    ap.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                    help="scenario names (all kinds) or NAME@KIND; default: all")
+    ap.add_argument("--list", action="store_true", help="list scenarios and image kinds, then exit")
+    ap.add_argument("--images", default=None,
+                    help="comma-separated image kinds to run on (default: each scenario's own list)")
+    ap.add_argument("--binary", help="use this nixos2docker binary instead of `cargo build --release`")
+    ap.add_argument("--cache-dir", default=os.environ.get("NIXOS2DOCKER_CACHE", "/var/cache/nixos2docker"))
+    ap.add_argument("--results", default=os.path.join(HERE, "results", "results.json"),
+                    help="JSON result file (default integration/results/results.json)")
+    ap.add_argument("--allow-skip", action="store_true",
+                    help="exit 0 even if scenarios were SKIPPED (never in CI)")
+    ap.add_argument("--capture-fixtures", action="store_true",
+                    help="run `nixos2docker capture` in each container kind and write tests/fixtures/*.json")
+    ap.add_argument("--fixtures-dir", default=os.path.join(REPO, "tests", "fixtures"))
+    ap.add_argument("--no-install", action="store_true", help="never apt-get install anything")
+    ap.add_argument("--keep-base-images", action="store_true",
+                    help="keep the imported base images on an ambient (non-private) daemon")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap.parse_args(argv)
+
+
+def select(args) -> list:
+    kinds_filter = set(args.images.split(",")) if args.images else None
+    wanted = args.scenarios
+    out = []
+    unknown = []
+    for w in wanted:
+        name = w.split("@", 1)[0]
+        if name not in SCENARIOS:
+            unknown.append(w)
+        elif "@" in w and w.split("@", 1)[1] not in SCENARIOS[name].images:
+            unknown.append(w)
+    if unknown:
+        raise SystemExit(f"integration/run: unknown scenario(s): {', '.join(unknown)} "
+                         f"(see integration/run --list)")
+    for sc in ordered_scenarios():
+        for key, kind in sc.instances():
+            if wanted and not (sc.name in wanted or key in wanted):
+                continue
+            if kinds_filter and kind is not None and kind not in kinds_filter:
+                continue
+            out.append((sc, key, kind))
+    return out
+
+
+def list_scenarios() -> None:
+    print("Scenarios (NAME  image kinds  — what it proves):")
+    for sc in ordered_scenarios():
+        kinds = ",".join(sc.images) or "-"
+        doc = " ".join(sc.doc.split())
+        print(f"  {sc.name:<18} {kinds:<22} {doc}")
+    print("\nImage kinds:")
+    for k in IMAGE_KINDS.values():
+        print(f"  {k.name:<18} suite={k.suite:<8} patched={str(k.patched).lower():<5} {k.description}")
+
+
+def build_binary(ctx: Context) -> None:
+    if ctx.args.binary:
+        b = os.path.abspath(ctx.args.binary)
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            ctx.binary_error = f"--binary {b}: not an executable file"
+        ctx.binary = b
+        return
+    cargo = which("cargo")
+    if not cargo:
+        ctx.binary_error = "cargo not found (give --binary PATH)"
+        return
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
+    logdir = os.path.join(ctx.cache_dir, "logs")
+    os.makedirs(logdir, exist_ok=True)
+    logfile = os.path.join(logdir, "cargo-build.log")
+    log(f"cargo build --release (target dir {target}, log {logfile}) …")
+    t0 = time.monotonic()
+    rc = util.run_streaming([cargo, "build", "--release"], timeout=3600, logfile=logfile,
+                            env=dict(os.environ, CARGO_TARGET_DIR=target), cwd=REPO)
+    b = os.path.join(target, "release", "nixos2docker")
+    if rc != 0 or not os.path.isfile(b):
+        ctx.binary_error = f"cargo build --release failed (exit {rc}):\n{util.tail_file(logfile)}"
+        return
+    log(f"built {b} in {time.monotonic() - t0:.1f}s")
+    ctx.binary = b
+
+
+def run_instance(ctx: Context, sc, key: str, kind) -> Result:
+    r = Result(key, sc.name, kind)
+    t0 = time.monotonic()
+    log(f"--- {key}")
+    try:
+        img = None
+        if kind is not None:
+            img = ctx.image(kind)
+            r.image = img.tag
+        sc.func(ctx, img, r)
+    except Skip as e:
+        r.status, r.reason = SKIPPED, str(e)
+    except Interrupted:
+        r.reason = "interrupted"
+        raise
+    except HarnessError as e:
+        r.reason = str(e)
+        r.evidence(str(e), "harness error")
+    except Exception:
+        tb = traceback.format_exc()
+        r.reason = tb.strip().splitlines()[-1]
+        r.evidence(tb, "exception")
+    finally:
+        r.seconds = time.monotonic() - t0
+        r.finish()
+        if ctx.docker is not None:
+            try:
+                ctx.docker.remove_tracked()
+            except Exception as e:  # cleanup must not mask the result
+                log(f"cleanup after {key}: {e}")
+    log(f"{key}: {r.status.upper()} ({r.seconds:.1f}s)"
+        + (f" — {r.first_failure() or r.reason}" if r.status != PASS else ""))
+    return r
+
+
+class Cleanup:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        ctx = self.ctx
+        try:
+            if ctx.docker is not None:
+                ctx.docker.remove_tracked()
+                ctx.docker.remove_labelled()
+            if ctx.images is not None and ctx.docker is not None:
+                remove_base = not ctx.daemon.private and not ctx.args.keep_base_images
+                ctx.images.cleanup(remove_base=remove_base)
+        except Exception as e:
+            log(f"cleanup: {e}")
+        finally:
+            if ctx.daemon is not None:
+                ctx.daemon.stop()
+            import shutil
+            for d in ctx.tmpdirs:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    util.VERBOSE = args.verbose
+    load_scenario_modules()
+    if args.list:
+        list_scenarios()
+        return 0
+    selected = [] if args.capture_fixtures and not args.scenarios else select(args)
+
+    ctx = Context(args)
+    cleanup = Cleanup(ctx)
+    atexit.register(cleanup)
+
+    def on_signal(signum, frame):
+        raise Interrupted(f"signal {signum}")
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    t_start = time.monotonic()
+    results: list = []
+    meta = {"run_id": ctx.run_id, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "cache_dir": ctx.cache_dir, "repo": REPO}
+    rc = 1
+    try:
+        os.makedirs(ctx.cache_dir, exist_ok=True)
+        build_binary(ctx)
+        if ctx.binary_error:
+            log(ctx.binary_error)
+        meta["binary"] = ctx.binary
+        if ctx.binary and not ctx.binary_error:
+            meta["binary_sha256"] = _sha256(ctx.binary)
+            meta["binary_bytes"] = os.path.getsize(ctx.binary)
+        ctx.daemon = Daemon(ctx.cache_dir, install=not args.no_install)
+        try:
+            ctx.daemon.ensure()
+            ctx.docker = Docker(ctx.daemon, ctx.run_id)
+            ctx.images = ImageBuilder(ctx)
+            meta["docker"] = ctx.daemon.summary()
+            if ctx.daemon.private:  # a crashed earlier run may have left containers / test images
+                ctx.docker.remove_labelled("org.nixos2docker.harness.run")
+                _remove_stale_test_images(ctx)
+            d = meta["docker"]
+            log(f"docker {d['server_version']}: cgroup v{d['cgroup_version']} ({d['cgroup_driver']}), "
+                f"{d['runc_version'] or 'runc ' + str(d['runc_commit'])}, kernel {d['kernel']}")
+        except Skip as e:
+            ctx.daemon_skip = str(e)
+            log(f"SKIPPING everything that needs Docker: {e}")
+        if args.capture_fixtures:
+            from .fixtures import capture_all
+            results += capture_all(ctx)
+        for sc, key, kind in selected:
+            results.append(run_instance(ctx, sc, key, kind))
+        meta["images"] = _image_meta(ctx)
+        rc = 0
+    except Interrupted as e:
+        log(f"interrupted ({e}): cleaning up")
+        meta["interrupted"] = str(e)
+        rc = 130
+    finally:
+        cleanup()
+        meta["wall_s"] = round(time.monotonic() - t_start, 1)
+        if results or rc == 0:
+            write_json(args.results, results, meta)
+    print(table(results))
+    p, f, s = counts(results)
+    print(f"\nresults: {args.results}  (wall {meta['wall_s']:.1f}s)")
+    if s and not args.allow_skip:
+        print(f"SKIPPED scenarios make this run fail (use --allow-skip to accept them): "
+              f"{', '.join(r.key for r in results if r.status == SKIPPED)}")
+    print(f"integration: {p} passed, {f} failed, {s} skipped")
+    if rc:
+        return rc
+    if f or (s and not args.allow_skip) or not results:
+        return 1
+    return 0
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _remove_stale_test_images(ctx: Context) -> None:
+    p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-test"], timeout=60)
+    tags = [t for t in p.stdout.split() if t.startswith("n2d-test:")]
+    if tags:
+        ctx.docker.cli(["rmi", "-f"] + tags, timeout=120)
+
+
+def _image_meta(ctx: Context) -> dict:
+    out = {}
+    if ctx.images is None:
+        return out
+    for (kind, vol), img in ctx.images.built.items():
+        out[img.name] = {"tag": img.tag, "base": img.base_tag, "rootfs": img.rootfs,
+                         "suite": img.kind.suite, "patched": img.kind.patched,
+                         "systemd_expected": SUITE_SYSTEMD.get(img.kind.suite),
+                         "systemd_package": ctx.images.systemd_version(img.rootfs),
+                         "build_s": round(img.build_s, 2)}
+    return out

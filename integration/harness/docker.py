@@ -1,0 +1,189 @@
+"""Container helpers for scenarios: every container is labelled with the run id, has
+``--network none`` and is removed (with its anonymous volumes) after each scenario and at exit."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+from .util import HarnessError, Proc, log, run
+
+# Docker's documented default capability set (docs: "Runtime privilege and Linux capabilities",
+# moby oci/caps/defaults.go) and the capability numbers of linux/capability.h.
+DOCKER_DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+CAP_NUMBERS = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
+    "CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
+    "CAP_LINUX_IMMUTABLE": 9, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11,
+    "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15,
+    "CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_CHROOT": 18, "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25, "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27,
+    "CAP_LEASE": 28, "CAP_AUDIT_WRITE": 29, "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31,
+    "CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35,
+    "CAP_BLOCK_SUSPEND": 36, "CAP_AUDIT_READ": 37, "CAP_PERFMON": 38, "CAP_BPF": 39,
+    "CAP_CHECKPOINT_RESTORE": 40,
+}
+CAP_NAMES = {v: k for k, v in CAP_NUMBERS.items()}
+
+
+def caps_mask(names) -> int:
+    m = 0
+    for n in names:
+        m |= 1 << CAP_NUMBERS[n]
+    return m
+
+
+def mask_names(mask: int) -> list:
+    return [CAP_NAMES.get(i, f"cap{i}") for i in range(64) if mask >> i & 1]
+
+
+DOCKER_DEFAULT_CAPEFF = caps_mask(DOCKER_DEFAULT_CAPS)
+
+BOOTED_STATES = ("running", "degraded", "maintenance", "stopping")
+
+
+@dataclass
+class Container:
+    name: str
+    image: str
+    flags: list
+    args: list
+
+
+class Docker:
+    def __init__(self, daemon, run_id: str):
+        self.env = daemon.env
+        self.bin = daemon.docker_bin
+        self.run_id = run_id
+        self.label = f"org.nixos2docker.harness.run={run_id}"
+        self.containers: list = []
+        self._n = itertools.count(1)
+
+    def cli(self, args, timeout: float = 60, input: str | None = None) -> Proc:
+        return run([self.bin] + list(args), timeout=timeout, env=self.env, input=input)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _run_args(self, image, flags, name):
+        return ["--name", name, "--label", self.label, "--network", "none"] + list(flags) + [image]
+
+    def _image_tag(self, image) -> str:
+        return image if isinstance(image, str) else image.tag
+
+    def create(self, image, flags=(), args=(), timeout: float = 60) -> Container:
+        name = f"n2d-{self.run_id}-{next(self._n)}"
+        tag = self._image_tag(image)
+        self.containers.append(name)
+        p = self.cli(["create"] + self._run_args(tag, flags, name) + list(args), timeout=timeout)
+        if not p.ok:
+            raise HarnessError("docker create failed:\n" + p.describe())
+        return Container(name, tag, list(flags), list(args))
+
+    def start(self, c: Container, timeout: float = 60) -> float:
+        t0 = time.monotonic()
+        p = self.cli(["start", c.name], timeout=timeout)
+        if not p.ok:
+            raise HarnessError("docker start failed:\n" + p.describe())
+        return time.monotonic() - t0
+
+    def run_detached(self, image, flags=(), args=()) -> tuple:
+        """create + start; returns (container, monotonic time just before `docker start`)."""
+        c = self.create(image, flags, args)
+        t0 = time.monotonic()
+        self.start(c)
+        return c, t0
+
+    def run_once(self, image, flags=(), args=(), timeout: float = 60) -> Proc:
+        """`docker run --rm` in the foreground (output captured); returns the Proc."""
+        name = f"n2d-{self.run_id}-{next(self._n)}"
+        self.containers.append(name)
+        return self.cli(["run", "--rm"] + self._run_args(self._image_tag(image), flags, name)
+                        + list(args), timeout=timeout)
+
+    def wait_exit(self, c: Container, timeout: float = 30) -> int | None:
+        """Wait for the container to exit; its exit code, or None on timeout."""
+        p = self.cli(["wait", c.name], timeout=timeout)
+        if p.timed_out:
+            return None
+        try:
+            return int(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise HarnessError("docker wait failed:\n" + p.describe())
+
+    def state(self, c: Container) -> dict:
+        p = self.cli(["inspect", "--format", "{{json .State}}", c.name], timeout=30)
+        if not p.ok:
+            raise HarnessError("docker inspect failed:\n" + p.describe())
+        import json
+        return json.loads(p.stdout)
+
+    def exit_code(self, c: Container) -> int:
+        return int(self.state(c).get("ExitCode"))
+
+    def logs(self, c: Container, tail: int = 25) -> str:
+        p = self.cli(["logs", "--tail", str(tail), c.name], timeout=30)
+        return p.output()
+
+    def exec(self, c: Container, cmd, timeout: float = 30, flags=()) -> Proc:
+        return self.cli(["exec"] + list(flags) + [c.name] + list(cmd), timeout=timeout)
+
+    def wait_booted(self, c: Container, t0: float | None = None, timeout: float = 90) -> tuple:
+        """Poll `docker exec C systemctl is-system-running --wait` until it answers a final state.
+
+        Returns (seconds since t0, state); state is e.g. "running", "degraded",
+        "exited(N)" when the container stopped, or "timeout(last answer)"."""
+        t0 = time.monotonic() if t0 is None else t0
+        deadline = t0 + timeout
+        last = ""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return time.monotonic() - t0, f"timeout({last.strip()[:200]})"
+            p = self.exec(c, ["systemctl", "is-system-running", "--wait"], timeout=left)
+            out = p.stdout.strip().splitlines()
+            ans = out[-1].strip() if out else ""
+            if ans in BOOTED_STATES:
+                return time.monotonic() - t0, ans
+            last = p.output()
+            if p.timed_out:
+                continue
+            st = self.state(c)
+            if not st.get("Running"):
+                return time.monotonic() - t0, f"exited({st.get('ExitCode')})"
+            time.sleep(0.05)
+
+    def timed_stop(self, c: Container, grace: int | None = None, timeout: float = 120) -> tuple:
+        """`docker stop` wall time and the exit code afterwards."""
+        args = ["stop"] + (["-t", str(grace)] if grace is not None else []) + [c.name]
+        t0 = time.monotonic()
+        p = self.cli(args, timeout=timeout)
+        dt = time.monotonic() - t0
+        if not p.ok:
+            raise HarnessError("docker stop failed:\n" + p.describe())
+        return dt, self.exit_code(c)
+
+    def capeff(self, c: Container, pid: int = 1) -> int | None:
+        p = self.exec(c, ["cat", f"/proc/{pid}/status"], timeout=30)
+        for line in p.stdout.splitlines():
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+        return None
+
+    # -- cleanup ----------------------------------------------------------------------------------
+    def remove_tracked(self) -> None:
+        names, self.containers = self.containers, []
+        if names:
+            p = self.cli(["rm", "-f", "-v"] + names, timeout=120)
+            if not p.ok and "No such container" not in p.output():
+                log(f"could not remove containers: {p.output().strip()}")
+
+    def remove_labelled(self, label: str | None = None) -> None:
+        p = self.cli(["ps", "-aq", "--filter", f"label={label or self.label}"], timeout=60)
+        ids = p.stdout.split()
+        if ids:
+            self.cli(["rm", "-f", "-v"] + ids, timeout=120)

@@ -1,0 +1,84 @@
+"""--capture-fixtures: run `nixos2docker capture` inside each container kind and write
+tests/fixtures/<kind>.json (one JSON object each, as printed by capture, re-indented)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from .images import STOCK_RW_FLAGS, TMPFS_FLAGS
+from .report import Result
+from .util import HarnessError, Skip, log
+
+FIXTURE_IMAGE_KIND = "sid"
+
+
+def fixture_kinds(ctx) -> list:
+    """(name, flags, volumes-image?, note) for every container kind."""
+    emptydir = None
+
+    def k8s_flags():
+        nonlocal emptydir
+        if emptydir is None:
+            emptydir = ctx.mkdtemp("n2d-emptydir-")
+            for sub in ("run", "tmp"):
+                os.makedirs(os.path.join(emptydir, sub), mode=0o777)
+                os.chmod(os.path.join(emptydir, sub), 0o1777 if sub == "tmp" else 0o755)
+        return ["-v", f"{emptydir}/run:/run", "-v", f"{emptydir}/tmp:/tmp"]
+
+    return [
+        ("docker-default", lambda: list(TMPFS_FLAGS), True, "only the 3 --tmpfs flags"),
+        ("privileged", lambda: ["--privileged"] + TMPFS_FLAGS, True, "--privileged + tmpfs flags"),
+        ("cgroupns-host", lambda: TMPFS_FLAGS + STOCK_RW_FLAGS, True,
+         "--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw + tmpfs flags"),
+        ("read-only", lambda: ["--read-only"] + TMPFS_FLAGS, True, "--read-only + tmpfs flags"),
+        ("no-tmpfs", lambda: [], False, "no flags, image without VOLUMEs: /run is not a mount"),
+        ("image-volumes", lambda: [], True, "no flags: /run, /run/lock, /tmp are the image's anonymous volumes"),
+        ("init-flag", lambda: ["--init"] + TMPFS_FLAGS, True, "--init: capture runs as pid 2 under docker-init"),
+        ("user-flag", lambda: ["--user", "1000"] + TMPFS_FLAGS, True, "--user 1000 + tmpfs flags"),
+        ("k8s-emptydir", k8s_flags, False,
+         "image without VOLUMEs; /run and /tmp bind mounts of host dirs (like Kubernetes emptyDir)"),
+    ]
+
+
+def capture_all(ctx) -> list:
+    results = []
+    out_dir = ctx.args.fixtures_dir
+    os.makedirs(out_dir, exist_ok=True)
+    for name, flags_fn, volumes, note in fixture_kinds(ctx):
+        r = Result(f"capture:{name}", "capture", name)
+        t0 = time.monotonic()
+        try:
+            img = ctx.image(FIXTURE_IMAGE_KIND, volumes=volumes)
+            r.image = img.tag
+            flags = ["--entrypoint", "/usr/local/bin/nixos2docker"] + flags_fn()
+            p = ctx.docker.run_once(img, flags, ["capture"], timeout=60)
+            r.exit_code = p.returncode
+            r.evidence(p.stderr, "stderr")
+            if r.check("capture exits 0", p.returncode == 0, p.output()[-500:]):
+                try:
+                    doc = json.loads(p.stdout)
+                except ValueError as e:
+                    doc = None
+                    r.check("capture prints one JSON object", False, f"{e}: {p.stdout[:200]!r}")
+                if isinstance(doc, dict):
+                    r.check("capture prints one JSON object", True)
+                    path = os.path.join(out_dir, f"{name}.json")
+                    with open(path + ".tmp", "w") as f:
+                        json.dump(doc, f, indent=2, sort_keys=True)
+                        f.write("\n")
+                    os.replace(path + ".tmp", path)
+                    r.note(f"{note} → {os.path.relpath(path, ctx.repo)}")
+                    log(f"wrote {path}")
+        except Skip as e:
+            r.status, r.reason = "skipped", str(e)
+        except HarnessError as e:
+            r.reason = str(e)
+        finally:
+            r.seconds = time.monotonic() - t0
+            r.finish()
+            if ctx.docker is not None:
+                ctx.docker.remove_tracked()
+        results.append(r)
+    return results

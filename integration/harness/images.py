@@ -1,0 +1,372 @@
+"""Cached Debian root filesystems (mmdebstrap) and the test images built from them.
+
+Cache layout under ``${NIXOS2DOCKER_CACHE:-/var/cache/nixos2docker}``:
+
+  rootfs/<suite>-<key>.tar       mmdebstrap output; key = sha256 of (RECIPE_VERSION, suite, variant,
+                                 packages, mirror, dpkg/apt options) — the init binary is NOT part of
+                                 it, so rebuilding the binary never re-runs mmdebstrap
+  rootfs/<suite>-<key>.log       mmdebstrap's log
+  overlays/<sha>.tar             overlay tarballs normalised for usrmerge (lib/ → usr/lib/ …)
+  logs/                          logs of overlay commands (patches/build …)
+  docker/                        the private dockerd (see daemon.py)
+
+Images: the root filesystem is ``docker import``-ed once as ``n2d-base:<suite>-<key>`` (kept in the
+private daemon's data-root between runs), then each run builds ``n2d-test:<kind>-<run>`` with the
+classic builder (``DOCKER_BUILDKIT=0 docker build``, works offline) from a tiny context: the overlay
+tarballs and a layer with our binary at /usr/local/bin/nixos2docker plus /init → that binary, and the
+image config of module/profile.json's ``image`` section.  Test tags are removed at exit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+
+from .registry import IMAGE_KINDS, ImageKind, register_image_kind
+from .util import HarnessError, Skip, log, run, run_streaming, tail_file, which
+
+RECIPE_VERSION = 1
+MIRROR = os.environ.get("NIXOS2DOCKER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+VARIANT = "minbase"
+DEFAULT_PACKAGES = ["systemd", "dbus", "procps"]
+DPKG_EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*"]
+APT_OPTS = ['Acquire::Check-Valid-Until "false"', 'Acquire::Retries "3"']
+SUITE_SYSTEMD = {"sid": "262.1", "trixie": "257.13"}  # what the issue expects; reported, not asserted
+
+TMPFS_FLAGS = ["--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp"]
+STOCK_RW_FLAGS = ["--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
+
+USRMERGE_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def kind_boot_flags(kind: ImageKind) -> list:
+    if kind.boot_flags is not None:
+        return list(kind.boot_flags)
+    return list(TMPFS_FLAGS) + ([] if kind.patched else list(STOCK_RW_FLAGS))
+
+
+@dataclass
+class Image:
+    tag: str
+    kind: ImageKind
+    volumes: bool
+    base_tag: str
+    rootfs: str
+    build_s: float = 0.0
+
+    @property
+    def boot_flags(self) -> list:
+        return kind_boot_flags(self.kind)
+
+    @property
+    def name(self) -> str:
+        return self.kind.name + ("" if self.volumes else "-novol")
+
+
+def command_overlay(cmd, timeout: float = 3600):
+    """An overlay provider running CMD (list; relative cmd[0] is taken from the repo root).
+
+    The LAST line of CMD's stdout must be the absolute path of a .tar(.gz|.xz) to extract over the
+    root filesystem (the contract of patches/build).  Missing CMD → Skip.
+    """
+    cmd = list(cmd)
+
+    def provide(ctx) -> str:
+        exe = cmd[0] if os.path.isabs(cmd[0]) else os.path.join(ctx.repo, cmd[0])
+        if not os.path.exists(exe):
+            raise Skip(f"{cmd[0]} does not exist (yet)")
+        if not os.access(exe, os.X_OK):
+            raise Skip(f"{cmd[0]} is not executable")
+        logdir = os.path.join(ctx.cache_dir, "logs")
+        os.makedirs(logdir, exist_ok=True)
+        logfile = os.path.join(logdir, os.path.basename(exe) + ".log")
+        outfile = logfile + ".stdout"
+        log(f"running {' '.join(cmd)} (log {logfile}) …")
+        with open(logfile, "ab") as lf, open(outfile, "wb") as of:
+            import subprocess
+            lf.write(f"\n==== {time.ctime()} {' '.join(cmd)} ====\n".encode())
+            lf.flush()
+            p = subprocess.Popen([exe] + cmd[1:], cwd=ctx.repo, stdout=of, stderr=lf,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                rc = p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait(timeout=30)
+                raise HarnessError(f"{cmd[0]} timed out after {timeout:.0f}s; see {logfile}")
+            except BaseException:
+                os.killpg(p.pid, 9)
+                raise
+        out = open(outfile, errors="replace").read().strip().splitlines()
+        if rc != 0:
+            raise HarnessError(f"{cmd[0]} exited {rc}; see {logfile}\n{tail_file(logfile)}")
+        if not out:
+            raise HarnessError(f"{cmd[0]} printed nothing on stdout (expected a tarball path)")
+        path = out[-1].strip()
+        if not os.path.isabs(path) or not os.path.isfile(path):
+            raise HarnessError(f"{cmd[0]}: last stdout line {path!r} is not an absolute path to a file")
+        return path
+
+    provide.__name__ = f"command_overlay({' '.join(cmd)})"
+    return provide
+
+
+# Built-in kinds -----------------------------------------------------------------------------------
+register_image_kind(ImageKind("sid", "sid", description="Debian sid, stock systemd (262.x)"))
+register_image_kind(ImageKind("trixie", "trixie", description="Debian trixie, stock systemd (257.x)"))
+register_image_kind(ImageKind(
+    "sid-patched", "sid", overlays=[command_overlay(["patches/build"])], patched=True,
+    description="Debian sid + patched systemd tarball from patches/build (contract hook)"))
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ImageBuilder:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.cache_dir = ctx.cache_dir
+        self.built: dict = {}
+        self.failed: dict = {}
+        self.test_tags: list = []
+        self.base_tags_created: list = []
+
+    # -- root filesystems ---------------------------------------------------------------------
+    def rootfs_key(self, suite: str, packages: list) -> str:
+        recipe = {"recipe": RECIPE_VERSION, "suite": suite, "variant": VARIANT,
+                  "packages": sorted(packages), "mirror": MIRROR, "dpkg": DPKG_EXCLUDES,
+                  "apt": APT_OPTS}
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+    def rootfs(self, suite: str, packages: list) -> str:
+        key = self.rootfs_key(suite, packages)
+        d = os.path.join(self.cache_dir, "rootfs")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, f"{suite}-{key}.tar")
+        if os.path.isfile(path):
+            return path
+        if not which("mmdebstrap"):
+            self.ctx.apt_install(["mmdebstrap"])
+        if not which("mmdebstrap"):
+            raise Skip("mmdebstrap is missing and could not be installed")
+        import fcntl
+        with open(path + ".lock", "w") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)  # bounded by the other builder's own timeout
+            if os.path.isfile(path):
+                return path
+            logfile = path[:-4] + ".log"
+            tmp = path + f".tmp{os.getpid()}"
+            cmd = ["mmdebstrap", f"--variant={VARIANT}", "--format=tar",
+                   "--include=" + ",".join(packages)]
+            cmd += [f"--aptopt={o}" for o in APT_OPTS]
+            cmd += [f"--dpkgopt=path-exclude={e}" for e in DPKG_EXCLUDES]
+            cmd += [suite, tmp, MIRROR]
+            log(f"building the {suite} root filesystem with mmdebstrap (log {logfile}) …")
+            t0 = time.monotonic()
+            rc = run_streaming(cmd, timeout=1200, logfile=logfile)
+            if rc != 0 or not os.path.isfile(tmp):
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise HarnessError(f"mmdebstrap {suite} failed (exit {rc}); see {logfile}\n"
+                                   + tail_file(logfile))
+            os.rename(tmp, path)
+            log(f"{suite} root filesystem built in {time.monotonic() - t0:.1f}s: {path}")
+        return path
+
+    def systemd_version(self, rootfs: str) -> str | None:
+        """Version of the systemd package in a cached root filesystem (from var/lib/dpkg/status)."""
+        meta = rootfs + ".meta.json"
+        try:
+            return json.load(open(meta)).get("systemd")
+        except (OSError, ValueError):
+            pass
+        version = None
+        try:
+            with tarfile.open(rootfs) as t:
+                for m in t:
+                    if m.name.lstrip("./") == "var/lib/dpkg/status":
+                        text = t.extractfile(m).read().decode(errors="replace")
+                        for para in text.split("\n\n"):
+                            if "\nPackage: systemd\n" in "\n" + para + "\n":
+                                for line in para.splitlines():
+                                    if line.startswith("Version:"):
+                                        version = line.split(":", 1)[1].strip()
+                        break
+        except (OSError, tarfile.TarError):
+            return None
+        with open(meta, "w") as f:
+            json.dump({"systemd": version}, f)
+        return version
+
+    # -- base images (docker import) ------------------------------------------------------------
+    def base_image(self, suite: str, packages: list) -> tuple:
+        rootfs = self.rootfs(suite, packages)
+        key = self.rootfs_key(suite, packages)
+        tag = f"n2d-base:{suite}-{key}"
+        d = self.ctx.docker
+        if d.cli(["image", "inspect", "--format", "{{.Id}}", tag], timeout=30).ok:
+            return tag, rootfs
+        log(f"docker import {os.path.basename(rootfs)} as {tag}")
+        p = d.cli(["import", "--message", f"nixos2docker harness rootfs {suite} {key}",
+                   rootfs, tag], timeout=600)
+        if not p.ok:
+            raise HarnessError("docker import failed:\n" + p.describe())
+        self.base_tags_created.append(tag)
+        return tag, rootfs
+
+    # -- overlays -----------------------------------------------------------------------------
+    def normalised_overlay(self, src: str) -> str:
+        """Copy an overlay tarball, rewriting bin/ sbin/ lib*/ to usr/… (the images are usrmerged,
+        and Docker's ADD would replace the /lib symlink by a directory)."""
+        st = os.stat(src)
+        key = hashlib.sha256(f"{os.path.realpath(src)}:{st.st_size}:{st.st_mtime_ns}:v1".encode()
+                             ).hexdigest()[:24]
+        d = os.path.join(self.cache_dir, "overlays")
+        os.makedirs(d, exist_ok=True)
+        out = os.path.join(d, key + ".tar")
+        if os.path.isfile(out):
+            return out
+        tmp = out + f".tmp{os.getpid()}"
+        with tarfile.open(src, "r:*") as tin, tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tout:
+            for m in tin:
+                name = m.name
+                while name.startswith("./"):
+                    name = name[2:]
+                name = name.lstrip("/")
+                if not name or name == ".":
+                    continue
+                top = name.split("/", 1)[0]
+                if top in USRMERGE_DIRS:
+                    if "/" not in name and m.isdir():
+                        continue  # the usrmerge symlink stays
+                    name = "usr/" + name
+                if m.islnk():
+                    ln = m.linkname.lstrip("./").lstrip("/")
+                    if ln.split("/", 1)[0] in USRMERGE_DIRS:
+                        ln = "usr/" + ln
+                    m.linkname = ln
+                m.name = name
+                tout.addfile(m, tin.extractfile(m) if m.isreg() else None)
+        os.rename(tmp, out)
+        return out
+
+    # -- test images --------------------------------------------------------------------------
+    def _binary_layer(self, path: str) -> None:
+        binary = self.ctx.binary
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+            for dname in ("usr", "usr/local", "usr/local/bin"):
+                ti = tarfile.TarInfo(dname)
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(ti)
+            ti = t.gettarinfo(binary, "usr/local/bin/nixos2docker")
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = "root"
+            ti.mode = 0o755
+            with open(binary, "rb") as f:
+                t.addfile(ti, f)
+            ti = tarfile.TarInfo("init")
+            ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "/usr/local/bin/nixos2docker", 0o777
+            t.addfile(ti)
+
+    def dockerfile(self, base_tag: str, overlays: list, volumes: bool, kind: ImageKind) -> str:
+        img = self.ctx.profile.get("image", {})
+        q = json.dumps
+        lines = [f"FROM {base_tag}"]
+        lines += [f"ADD {o} /" for o in overlays]
+        lines.append("ADD nixos2docker-layer.tar /")
+        lines.append(f"ENTRYPOINT {q(img.get('entrypoint', ['/init']))}")
+        if img.get("stopSignal"):
+            lines.append(f"STOPSIGNAL {img['stopSignal']}")
+        env = img.get("env", {})
+        if env:
+            lines.append("ENV " + " ".join(f"{k}={q(str(v))}" for k, v in env.items()))
+        if volumes and img.get("volumes"):
+            lines.append(f"VOLUME {q(img['volumes'])}")
+        hc = img.get("healthcheck")
+        if hc and hc.get("test"):
+            test = hc["test"]
+            opts = []
+            for key, flag in (("intervalSeconds", "interval"), ("timeoutSeconds", "timeout"),
+                              ("startPeriodSeconds", "start-period")):
+                if key in hc:
+                    opts.append(f"--{flag}={hc[key]}s")
+            if "retries" in hc:
+                opts.append(f"--retries={hc['retries']}")
+            if test[0] == "CMD":
+                cmd = q(test[1:])
+            elif test[0] == "CMD-SHELL":
+                cmd = test[1]
+            else:
+                raise HarnessError(f"unsupported healthcheck test {test!r}")
+            lines.append(f"HEALTHCHECK {' '.join(opts)} CMD {cmd}")
+        labels = dict(img.get("labels", {}))
+        labels["org.nixos2docker.harness.kind"] = kind.name
+        labels["org.nixos2docker.harness.run"] = self.ctx.run_id
+        lines.append("LABEL " + " ".join(f"{q(k)}={q(str(v))}" for k, v in labels.items()))
+        return "\n".join(lines) + "\n"
+
+    def image(self, kind_name: str, volumes: bool = True) -> Image:
+        key = (kind_name, volumes)
+        if key in self.built:
+            return self.built[key]
+        if key in self.failed:
+            raise self.failed[key]
+        try:
+            img = self._build(kind_name, volumes)
+        except (Skip, HarnessError) as e:
+            self.failed[key] = e
+            raise
+        self.built[key] = img
+        return img
+
+    def _build(self, kind_name: str, volumes: bool) -> Image:
+        if kind_name not in IMAGE_KINDS:
+            raise HarnessError(f"unknown image kind {kind_name!r} (known: {', '.join(IMAGE_KINDS)})")
+        kind = IMAGE_KINDS[kind_name]
+        if self.ctx.binary_error:
+            raise HarnessError(self.ctx.binary_error)
+        t0 = time.monotonic()
+        packages = kind.packages or DEFAULT_PACKAGES
+        base_tag, rootfs = self.base_image(kind.suite, packages)
+        overlay_paths = [self.normalised_overlay(prov(self.ctx)) for prov in kind.overlays]
+        tag = f"n2d-test:{kind.name}{'' if volumes else '-novol'}-{self.ctx.run_id}"
+        with tempfile.TemporaryDirectory(prefix="n2d-build-") as tmp:
+            names = []
+            for i, p in enumerate(overlay_paths):
+                n = f"overlay{i}.tar"
+                try:
+                    os.link(p, os.path.join(tmp, n))
+                except OSError:
+                    shutil.copyfile(p, os.path.join(tmp, n))
+                names.append(n)
+            self._binary_layer(os.path.join(tmp, "nixos2docker-layer.tar"))
+            with open(os.path.join(tmp, "Dockerfile"), "w") as f:
+                f.write(self.dockerfile(base_tag, names, volumes, kind))
+            env = dict(self.ctx.docker.env, DOCKER_BUILDKIT="0")
+            p = run([self.ctx.docker.bin, "build", "-q", "--network", "none", "--rm", "--force-rm",
+                     "-t", tag, tmp], timeout=600, env=env)
+            if not p.ok:
+                raise HarnessError(f"docker build of {tag} failed:\n" + p.describe())
+        self.test_tags.append(tag)
+        img = Image(tag, kind, volumes, base_tag, rootfs, time.monotonic() - t0)
+        log(f"built {tag} in {img.build_s:.1f}s")
+        return img
+
+    def cleanup(self, remove_base: bool) -> None:
+        tags = list(self.test_tags) + (list(self.base_tags_created) if remove_base else [])
+        for tag in tags:
+            p = self.ctx.docker.cli(["rmi", "-f", tag], timeout=120)
+            if not p.ok and "No such image" not in p.output():
+                log(f"could not remove image {tag}: {p.output().strip()}")
+        self.test_tags.clear()
