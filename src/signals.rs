@@ -65,12 +65,24 @@ impl Guard {
     /// Put signals back the way a freshly started process has them: every disposition default, the original
     /// mask. Called right before execve (dispositions set to "ignore" by our parent are reset too).
     pub fn restore_for_exec(self) {
+        // The kernel's struct sigaction (x86_64 and arm64 alike); glibc's sigaction() refuses the two
+        // real-time signals it reserves (32, 33), which a parent may still have set to "ignore".
+        #[repr(C)]
+        struct KernelSigaction {
+            handler: usize,
+            flags: libc::c_ulong,
+            restorer: usize,
+            mask: u64,
+        }
+        let dfl = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
         for sig in 1..=libc::SIGRTMAX() {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
-            // SAFETY: resetting to SIG_DFL is always sound; glibc-reserved signals answer EINVAL, ignored.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+            // SAFETY: rt_sigaction with a valid struct and SIG_DFL; no handler code is involved.
+            unsafe {
+                libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8usize)
+            };
         }
         self.release();
     }
