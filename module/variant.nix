@@ -1,0 +1,32 @@
+# nixos2docker: the inner module, added to the Docker variant only (see ./default.nix).
+# ./container.nix adapts the system to an unprivileged Docker container, ./image.nix builds the image;
+# this file marks the variant and swaps in the patched systemd.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  inherit (lib) mkIf;
+
+  cfg = config.virtualisation.dockerImage;
+  systemd = import ./systemd.nix { inherit lib; } pkgs.systemd;
+in
+{
+  imports = [
+    ./container.nix
+    ./image.nix
+  ];
+
+  # Lets the outer module refuse a variant of the variant with a clear message.
+  virtualisation.dockerImage.isVariant = true;
+
+  # PID 1 must cope with Docker's read-only cgroup fs; the patch series does that. Normal priority on
+  # purpose: a configuration that sets its own systemd.package gets a conflict to resolve (set
+  # patchSystemd = false in that case) instead of an image that silently runs unpatched systemd.
+  systemd.package = mkIf cfg.patchSystemd systemd.package;
+
+  # Shown when the image is built: no series for this systemd, or a combination never booted by CI.
+  warnings = mkIf cfg.patchSystemd systemd.warnings;
+}
