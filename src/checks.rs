@@ -17,12 +17,20 @@ pub enum Severity {
 
 /// Where the checks run: before systemd (the init, or `docker run IMG doctor`), or next to a running systemd
 /// (`docker exec C nixos2docker doctor`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "mode", content = "state")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     PreBoot,
     /// PID 1 is systemd; the state is what `systemctl is-system-running` said, if it could be asked.
     Running(Option<String>),
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::PreBoot => "preboot",
+            Mode::Running(_) => "running",
+        }
+    }
 }
 
 /// A check that stops the boot. Every message names the value it saw and ends with the fix.
@@ -193,13 +201,11 @@ impl From<Problem> for Finding {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Report {
-    #[serde(flatten)]
     pub mode: Mode,
     pub findings: Vec<Finding>,
     /// Set when a check fails: the first failing check, in precedence order.
-    #[serde(skip)]
     pub problem: Option<Problem>,
 }
 
@@ -252,14 +258,16 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
         fail(&mut findings, Problem::NotRoot { uid: facts.uid });
     }
 
-    // 3. /run.
+    // 3. /run. Writability is judged as root only: as another uid everything looks read-only, and the uid
+    // finding above already names the cause.
+    let as_root = facts.uid == 0;
     let mut plan = RunPlan { empty_stale_run: false, create_run_lock: false, disable_controllers: false };
     let run_ok = match facts.mount_at("/run") {
         None => {
             fail(&mut findings, Problem::RunNotMounted);
             false
         }
-        Some(m) if m.read_only() || !facts.path("/run").writable => {
+        Some(m) if m.read_only() || (as_root && !facts.path("/run").writable) => {
             fail(&mut findings, Problem::RunReadOnly { fstype: m.fstype.clone() });
             false
         }
@@ -290,13 +298,13 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             plan.create_run_lock = true;
             findings.push(Finding::info("run-lock", "/run/lock is created inside /run"));
         }
-    } else if lock.writable {
-        findings.push(Finding::ok("run-lock", "/run/lock is writable"));
+    } else if lock.writable || !as_root {
+        findings.push(Finding::ok("run-lock", "/run/lock exists"));
     } else {
         fail(&mut findings, Problem::NotWritable { path: "/run/lock" });
     }
     let tmp = facts.path("/tmp");
-    if !tmp.writable {
+    if as_root && !tmp.writable {
         fail(&mut findings, Problem::NotWritable { path: "/tmp" });
     } else if tmp.fs_magic == Some(crate::sys::magic::TMPFS) {
         findings.push(Finding::ok("tmp", "/tmp is a writable tmpfs"));
@@ -311,8 +319,9 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
         ));
     }
 
-    // 5. Root filesystem.
-    if facts.path("/").writable {
+    // 5. Root filesystem (the mount flag; as root also access(2)).
+    let root_ro = crate::parse::mountinfo::at(&facts.mounts, "/").is_some_and(|m| m.read_only());
+    if !root_ro && (facts.path("/").writable || !as_root) {
         findings.push(Finding::ok("root-fs", "the root filesystem is writable"));
     } else {
         fail(&mut findings, Problem::ReadOnlyRoot);
@@ -351,12 +360,14 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
         }
     }
 
-    // 7. Capabilities, seccomp, no_new_privs: reported, never fatal.
+    // 7. Capabilities, seccomp, no_new_privs: reported, never fatal. A non-root process has no effective
+    // capabilities; then the bounding set tells what the container would give root.
     let st = &facts.status;
+    let (set, which) = if as_root { (st.cap_eff, "effective") } else { (st.cap_bnd, "bounding") };
     let default = docker_default_caps();
-    let extra = st.cap_eff & !default;
-    let missing = default & !st.cap_eff;
-    let mut caps_msg = format!("effective capabilities: {}", Facts::cap_names(st.cap_eff).join(","));
+    let extra = set & !default;
+    let missing = default & !set;
+    let mut caps_msg = format!("{which} capabilities: {}", Facts::cap_names(set).join(","));
     if extra == 0 && missing == 0 {
         caps_msg.push_str(" (Docker's default set; CAP_SYS_ADMIN and --privileged are not needed)");
         findings.push(Finding::ok("caps", caps_msg));

@@ -74,7 +74,8 @@ fn report(opts: &Options, sys: &dyn System, ask_state: fn() -> Option<String>) -
         let doc = json!({
             "wouldBoot": report.problem.is_none(),
             "exitCode": code,
-            "mode": report.mode,
+            "mode": report.mode.name(),
+            "systemState": match &report.mode { Mode::Running(s) => s.clone(), Mode::PreBoot => None },
             "config": config.source,
             "findings": report.findings,
             "plan": plan,

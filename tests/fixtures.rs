@@ -1,0 +1,136 @@
+//! The checks on containers captured by the harness (`integration/run --capture-fixtures` runs
+//! `nixos2docker capture` inside real Docker containers of each kind and writes tests/fixtures/<kind>.json).
+//!
+//! Every fixture must have an expectation here: a new capture without one fails, so nobody adds data that
+//! nothing judges.
+
+use nixos2docker::checks::{self, Mode, Problem, Severity};
+use nixos2docker::config::{self, Config};
+use nixos2docker::probe;
+use nixos2docker::sys::Snapshot;
+use std::path::Path;
+
+struct Expect {
+    /// Exit code with the image's own (stock) systemd.
+    stock: u8,
+    /// Exit code when the same systemd carries our patches.
+    patched: u8,
+    /// Findings (id, severity) that must be present.
+    findings: &'static [(&'static str, Severity)],
+    empty_stale_run: bool,
+    disable_controllers: bool,
+}
+
+fn expectation(name: &str) -> Option<Expect> {
+    use Severity::*;
+    let e = |stock, patched, findings, empty_stale_run, disable_controllers| {
+        Some(Expect { stock, patched, findings, empty_stale_run, disable_controllers })
+    };
+    match name {
+        // Only --tmpfs /run --tmpfs /run/lock --tmpfs /tmp: read-only cgroup2, private namespace.
+        "docker-default" => {
+            e(15, 0, &[("pid1", Ok), ("run", Ok), ("tmp", Ok), ("cgroup", Ok), ("caps", Ok)], false, true)
+        }
+        // --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw: boots stock systemd, but insecure.
+        "cgroupns-host" => e(0, 0, &[("cgroup", Warning), ("systemd", Warning)], false, false),
+        // --privileged: Docker mounts the cgroup fs writable in a private namespace; extra capabilities.
+        "privileged" => e(0, 0, &[("cgroup", Ok), ("caps", Info)], false, false),
+        // No flags, the image declares VOLUME /run /run/lock /tmp: persistent volumes, emptied before boot.
+        "image-volumes" => e(15, 0, &[("run", Warning), ("cgroup", Ok)], true, true),
+        // A Kubernetes emptyDir at /run: a bind mount of a node directory.
+        "k8s-emptydir" => e(15, 0, &[("run", Warning)], true, true),
+        "no-tmpfs" => e(12, 12, &[("run", Error), ("tmp", Warning)], false, true),
+        "init-flag" => e(10, 10, &[("pid1", Error)], false, true),
+        "user-flag" => e(11, 11, &[("uid", Error)], false, true),
+        "read-only" => e(16, 16, &[("root-fs", Error)], false, true),
+        _ => None,
+    }
+}
+
+fn judge(snap: &Snapshot, patched: bool) -> (checks::Report, checks::RunPlan) {
+    let mut config: Config = config::load(None).unwrap();
+    config.patched = Some(patched);
+    let facts = probe::gather(snap, &config).expect("fixture parses");
+    checks::preflight(&facts, &Mode::PreBoot)
+}
+
+#[test]
+fn every_captured_container_is_judged_as_expected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fixtures exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let exp =
+            expectation(&name).unwrap_or_else(|| panic!("fixture {name} has no expectation in tests/fixtures.rs"));
+        let snap = Snapshot::load(&path).unwrap();
+        let (stock, plan) = judge(&snap, false);
+        assert_eq!(stock.exit_code(), exp.stock, "{name} (stock): {:#?}", stock.findings);
+        let (patched, _) = judge(&snap, true);
+        assert_eq!(patched.exit_code(), exp.patched, "{name} (patched): {:#?}", patched.findings);
+        for (id, sev) in exp.findings {
+            assert!(
+                stock.findings.iter().any(|f| f.id == *id && f.severity == *sev),
+                "{name}: expected {id} {sev:?} in {:#?}",
+                stock.findings
+            );
+        }
+        assert_eq!(plan.empty_stale_run, exp.empty_stale_run, "{name}: empty_stale_run");
+        assert_eq!(plan.disable_controllers, exp.disable_controllers, "{name}: disable_controllers");
+        for f in &stock.findings {
+            if f.severity >= Severity::Warning {
+                assert!(f.remedy.as_deref().is_some_and(|r| !r.is_empty()), "{name}: {} has no remedy", f.id);
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 8, "expected the harness's captures in {}, found {seen}", dir.display());
+}
+
+#[test]
+fn stock_on_read_only_cgroup_names_every_way_out() {
+    let snap =
+        Snapshot::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-default.json")).unwrap();
+    let (report, _) = judge(&snap, false);
+    let p = report.problem.expect("stock systemd cannot boot here");
+    assert!(matches!(p, Problem::StockOnReadOnlyCgroup { version: Some(262), .. }), "{p:?}");
+    let msg = p.to_string();
+    for needle in ["read-only", "patched systemd", "podman run --systemd=always", "--cgroupns=host", "insecure"] {
+        assert!(msg.contains(needle), "message lacks {needle:?}: {msg}");
+    }
+}
+
+#[test]
+fn init_flag_says_drop_init() {
+    let snap = Snapshot::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/init-flag.json")).unwrap();
+    let (report, _) = judge(&snap, true);
+    let msg = report.problem.expect("must fail").to_string();
+    assert!(msg.contains("docker-init") && msg.contains("drop --init"), "{msg}");
+}
+
+#[test]
+fn doctor_json_on_a_fixture() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-default.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nixos2docker"))
+        .args(["doctor", "--json", "--snapshot"])
+        .arg(&fixture)
+        .env_remove("NIXOS2DOCKER_CONFIG")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(out.status.code(), Some(15));
+    assert_eq!(v["exitCode"], 15);
+    assert_eq!(v["wouldBoot"], false);
+    assert_eq!(v["mode"], "preboot");
+    assert_eq!(v["cgroups"]["kind"], "unified");
+    assert_eq!(v["cgroups"]["writable"], false);
+    assert_eq!(v["cgroups"]["private_ns"], true);
+    assert_eq!(v["target"]["version"], 262);
+    let systemd = v["findings"].as_array().unwrap().iter().find(|f| f["id"] == "systemd").unwrap();
+    assert_eq!(systemd["severity"], "error");
+    assert_eq!(systemd["exitCode"], 15);
+    assert!(systemd["remedy"].as_str().unwrap().contains("--systemd=always"));
+}
