@@ -20,6 +20,18 @@ import time
 from .util import HarnessError, Skip, is_root, log, run, which
 
 INFO_FORMAT = "{{json .}}"
+HOSTCAPS_RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runc-hostcaps")
+
+
+def host_lacks_caps() -> bool:
+    """True when this host's own bounding set lacks capabilities the kernel knows."""
+    try:
+        last = int(open("/proc/sys/kernel/cap_last_cap").read())
+        with open("/proc/self/status") as f:
+            bnd = int([ln for ln in f if ln.startswith("CapBnd:")][0].split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        return False
+    return bnd != (1 << (last + 1)) - 1
 
 
 class Daemon:
@@ -139,14 +151,15 @@ class Daemon:
             "mount -t cgroup2 none /sys/fs/cgroup; "
             'exec dockerd --data-root "$1" --exec-root "$2" -H "unix://$3" --pidfile "$4" '
             "--iptables=false --bridge=none "
-            "--log-level=warn"
+            '--log-level=warn --add-runtime "n2d-hostcaps=$5"'
         )
         log(f"starting a private dockerd (data-root {data_root}, log {logfile})")
         lf = open(logfile, "ab")
         lf.write(f"\n==== {time.ctime()} integration/run starts dockerd ====\n".encode())
         lf.flush()
         self.proc = subprocess.Popen(
-            ["unshare", "-m", "--", "sh", "-c", script, "sh", data_root, exec_root, sock, pidfile],
+            ["unshare", "-m", "--", "sh", "-c", script, "sh", data_root, exec_root, sock, pidfile,
+             HOSTCAPS_RUNTIME],
             stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, start_new_session=True)
         lf.close()
         self.private = True

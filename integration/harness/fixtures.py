@@ -7,11 +7,19 @@ import json
 import os
 import time
 
+from .daemon import host_lacks_caps
 from .images import STOCK_RW_FLAGS, TMPFS_FLAGS
 from .report import Result
 from .util import HarnessError, Skip, log
 
 FIXTURE_IMAGE_KIND = "sid"
+
+
+def privileged_runtime(ctx) -> list:
+    """On a private daemon of a host that lacks capabilities, --privileged needs the wrapper."""
+    if ctx.daemon is not None and ctx.daemon.private and host_lacks_caps():
+        return ["--runtime", "n2d-hostcaps"]
+    return []
 
 
 def fixture_kinds(ctx) -> list:
@@ -29,7 +37,9 @@ def fixture_kinds(ctx) -> list:
 
     return [
         ("docker-default", lambda: list(TMPFS_FLAGS), True, "only the 3 --tmpfs flags"),
-        ("privileged", lambda: ["--privileged"] + TMPFS_FLAGS, True, "--privileged + tmpfs flags"),
+        ("privileged", lambda: ["--privileged"] + TMPFS_FLAGS + privileged_runtime(ctx), True,
+         "--privileged + tmpfs flags" + (" (runtime n2d-hostcaps: capabilities this host lacks "
+                                         "removed)" if privileged_runtime(ctx) else "")),
         ("cgroupns-host", lambda: TMPFS_FLAGS + STOCK_RW_FLAGS, True,
          "--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw + tmpfs flags"),
         ("read-only", lambda: ["--read-only"] + TMPFS_FLAGS, True, "--read-only + tmpfs flags"),
@@ -64,6 +74,12 @@ def capture_all(ctx) -> list:
                     r.check("capture prints one JSON object", False, f"{e}: {p.stdout[:200]!r}")
                 if isinstance(doc, dict):
                     r.check("capture prints one JSON object", True)
+                    if not doc.get("description"):
+                        doc["description"] = (f"{name}: {note}; captured by integration/run "
+                                              f"--capture-fixtures on Docker "
+                                              f"{ctx.daemon.info.get('ServerVersion')} (cgroup v"
+                                              f"{ctx.daemon.info.get('CgroupVersion')}), image "
+                                              f"{img.kind.name}")
                     path = os.path.join(out_dir, f"{name}.json")
                     with open(path + ".tmp", "w") as f:
                         json.dump(doc, f, indent=2, sort_keys=True)
