@@ -134,6 +134,22 @@ let
     (evalWith { extra.virtualisation.dockerVariant.virtualisation.dockerImage.tag = "from-variant"; })
     .config;
 
+  # flake.nix, with a stub nixpkgs input: the outputs' structure (values that need NixOS stay unevaluated).
+  flake = import ../flake.nix;
+  flakeOutputs = flake.outputs {
+    self = flakeOutputs;
+    nixpkgs = {
+      inherit lib;
+      legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (system: stubPkgs "262.1");
+    };
+  };
+  overlaid =
+    let
+      prev = stubPkgs "262.1";
+      final = prev // flakeOutputs.overlays.default final prev // { inherit lib; };
+    in
+    final;
+
   # Everything the variant defines, evaluated (but not its own dockerVariant, which must throw).
   variantForced = builtins.deepSeq (removeAttrs variant [ "virtualisation" ]) (
     builtins.deepSeq vcfg true
@@ -270,6 +286,20 @@ let
       && c.Labels."org.nixos2docker.systemd" == "true"
       && c.WorkingDir == "/root"
       && ic.args == [ "--log-level=debug" ]
+    ) "")
+    (check "flake: outputs" (
+      lib.attrNames flakeOutputs == [ "apps" "checks" "nixosModules" "overlays" "packages" ]
+      && lib.attrNames flakeOutputs.packages == [ "aarch64-linux" "x86_64-linux" ]
+      && lib.all (n: lib.hasAttr n flakeOutputs.packages.x86_64-linux) [ "nixos2docker" "example-image" ]
+      && lib.attrNames flakeOutputs.checks.x86_64-linux == [ "crate" "docker-boot" ]
+      && flakeOutputs.apps.x86_64-linux.demo.type == "app"
+      && toString flakeOutputs.nixosModules.default == toString ./.
+      && flake.inputs.nixpkgs.url == "github:NixOS/nixpkgs/nixos-unstable"
+    ) (toString (lib.attrNames flakeOutputs)))
+    (check "flake: overlay adds nixos2docker and the patched systemd, replaces nothing" (
+      overlaid.nixos2docker.name == "nixos2docker-0.1.0"
+      && lib.length overlaid.nixos2docker-systemd.patches > 1
+      && overlaid.systemd.patches == [ "nixpkgs-own.patch" ]
     ) "")
   ];
 
