@@ -424,10 +424,18 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             Some(false) if !cg.writable && cg.kind == CgroupKind::Unified => {
                 fail(&mut findings, Problem::StockOnReadOnlyCgroup { path: t.path.clone(), version: t.version })
             }
+            Some(false) if facts.can_create_pid_ns() => findings.push(Finding::info(
+                "systemd",
+                format!(
+                    "stock systemd{v}; CAP_SYS_ADMIN allows relay mode (default --relay=auto): it runs as PID 1 of a \
+                     new PID namespace and SIGTERM is turned into SIGRTMIN+3"
+                ),
+            )),
             Some(false) => findings.push(Finding::warn(
                 "systemd",
                 format!("stock systemd{v}: SIGTERM makes it re-execute, not stop"),
-                "stop it with SIGRTMIN+3 (the image's StopSignal; Kubernetes ignores it) or use patched systemd",
+                "stop it with SIGRTMIN+3 (the image's StopSignal; Kubernetes ignores it), use patched systemd, or \
+                 grant CAP_SYS_ADMIN (--privileged) for relay mode, which translates SIGTERM",
             )),
             None => findings.push(Finding::warn(
                 "systemd",

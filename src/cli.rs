@@ -21,6 +21,10 @@ pub enum Command {
         /// Run the checks and print what would be written and executed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Stock systemd: run it as PID 1 of a new PID namespace and turn SIGTERM into SIGRTMIN+3 (auto: when
+        /// systemd is stock and the container has CAP_SYS_ADMIN). Default: the config's "relay", else auto.
+        #[arg(long, value_enum, value_name = "MODE")]
+        relay: Option<crate::relay::RelayMode>,
         /// Arguments for systemd (e.g. systemd.unit=rescue.target --log-level=debug).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
         args: Vec<String>,
@@ -81,7 +85,7 @@ mod tests {
     #[test]
     fn init_link_boots_and_passes_systemd_args() {
         match parse(&["/init", "systemd.unit=rescue.target", "--log-level=debug"]) {
-            Command::Init { args, dry_run, config } => {
+            Command::Init { args, dry_run, config, .. } => {
                 assert_eq!(args, vec!["systemd.unit=rescue.target", "--log-level=debug"]);
                 assert!(!dry_run);
                 assert!(config.is_none());
@@ -92,6 +96,25 @@ mod tests {
     }
 
     #[test]
+    fn relay_flag_before_systemd_args() {
+        use crate::relay::RelayMode;
+        match parse(&["/init", "--relay=never", "--log-level=debug"]) {
+            Command::Init { relay, args, .. } => {
+                assert_eq!(relay, Some(RelayMode::Never));
+                assert_eq!(args, vec!["--log-level=debug"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        assert!(matches!(
+            parse(&["nixos2docker", "init", "--relay", "always"]),
+            Command::Init { relay: Some(RelayMode::Always), .. }
+        ));
+        assert!(matches!(parse(&["/init"]), Command::Init { relay: None, .. }));
+        let argv = ["/init", "--relay=sometimes"].iter().map(OsString::from).collect();
+        assert!(Cli::try_parse_from(normalize(argv)).is_err());
+    }
+
+    #[test]
     fn init_link_runs_doctor() {
         assert!(matches!(parse(&["/init", "doctor", "--json"]), Command::Doctor { json: true, .. }));
     }
@@ -99,7 +122,7 @@ mod tests {
     #[test]
     fn own_flags_before_systemd_args() {
         match parse(&["nixos2docker", "init", "--config", "/c.json", "--dry-run", "--", "--unit=x"]) {
-            Command::Init { args, dry_run, config } => {
+            Command::Init { args, dry_run, config, .. } => {
                 assert_eq!(config.as_deref(), Some(std::path::Path::new("/c.json")));
                 assert!(dry_run);
                 assert_eq!(args, vec!["--unit=x"]);

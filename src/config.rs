@@ -21,6 +21,8 @@ pub struct ConfigFile {
     /// Arguments put before the ones given on the command line.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Relay mode for stock systemd (src/relay.rs): "auto" (default), "always" or "never"; `--relay` wins.
+    pub relay: Option<crate::relay::RelayMode>,
     /// Top-level keys replacing those of the built-in profile.
     pub profile: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -66,6 +68,7 @@ pub struct Config {
     pub patched: Option<bool>,
     pub systemd_version: Option<u32>,
     pub args: Vec<String>,
+    pub relay: Option<crate::relay::RelayMode>,
     pub profile: Profile,
 }
 
@@ -74,7 +77,7 @@ pub enum ConfigError {
     #[error("cannot read config file {path}: {source}; fix the path given by --config or ${CONFIG_ENV}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error(
-        "config file {path} is not valid: {source}; fix the JSON (keys: target, patched, systemdVersion, args, profile)"
+        "config file {path} is not valid: {source}; fix the JSON (keys: target, patched, systemdVersion, args, relay, profile)"
     )]
     Parse { path: PathBuf, source: serde_json::Error },
     #[error("the profile in {origin} is not valid: {source}; compare it with module/profile.json")]
@@ -112,6 +115,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         patched: file.patched,
         systemd_version: file.systemd_version,
         args: file.args,
+        relay: file.relay,
         profile,
     })
 }
@@ -124,6 +128,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
             patched: None,
             systemd_version: None,
             args: Vec::new(),
+            relay: None,
             profile: builtin_profile()?,
         }),
         Some(p) => {
@@ -174,6 +179,16 @@ mod tests {
         assert!(msg.contains("/etc/n2d.json"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
         assert!(msg.contains("column"), "{msg}");
+    }
+
+    #[test]
+    fn relay_key() {
+        use crate::relay::RelayMode;
+        assert_eq!(parse(Path::new("/c"), r#"{"relay":"never"}"#).unwrap().relay, Some(RelayMode::Never));
+        assert_eq!(parse(Path::new("/c"), r#"{"relay":"always"}"#).unwrap().relay, Some(RelayMode::Always));
+        assert_eq!(parse(Path::new("/c"), "{}").unwrap().relay, None);
+        let e = parse(Path::new("/c"), r#"{"relay":"sometimes"}"#).unwrap_err();
+        assert!(e.to_string().contains("sometimes"), "{e}");
     }
 
     #[test]

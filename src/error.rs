@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 use crate::exec::ExecError;
 use crate::prepare::PrepareError;
 use crate::probe::ProbeError;
+use crate::relay::RelayError;
 
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONFIG: u8 = 17;
@@ -12,6 +13,10 @@ pub const EXIT_PREPARE: u8 = 18;
 pub const EXIT_PROBE: u8 = 19;
 /// `doctor` next to a running systemd whose state is not `running`.
 pub const EXIT_NOT_RUNNING: u8 = 20;
+/// Relay mode was required (`--relay=always`) but cannot start: no CAP_SYS_ADMIN, or the namespace setup failed.
+pub const EXIT_RELAY: u8 = 21;
+/// Relay mode: systemd asked for a reboot (128+SIGHUP, what the kernel killed it with).
+pub const EXIT_REBOOT: u8 = 129;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -25,6 +30,8 @@ pub enum InitError {
     Prepare(#[from] PrepareError),
     #[error(transparent)]
     Exec(#[from] ExecError),
+    #[error(transparent)]
+    Relay(#[from] RelayError),
     #[error("received {name} before systemd started: stopping without booting")]
     Stopped { signal: i32, name: String },
 }
@@ -37,6 +44,7 @@ impl InitError {
             InitError::Check(p) => p.exit_code(),
             InitError::Prepare(_) => EXIT_PREPARE,
             InitError::Exec(e) => e.exit_code(),
+            InitError::Relay(e) => e.exit_code(),
             InitError::Stopped { signal, .. } => (128 + signal).clamp(0, 255) as u8,
         }
     }

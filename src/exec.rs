@@ -28,30 +28,40 @@ fn cstr(v: Vec<u8>, path: &str) -> Result<CString, ExecError> {
     CString::new(v).map_err(|_| ExecError::Nul { path: path.to_owned() })
 }
 
-/// Close every fd above stderr, so systemd inherits only stdin, stdout and stderr.
-fn close_stray_fds() {
-    // SAFETY: close_range(2) on fds we own; nothing else runs in this single-threaded process.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if r == 0 {
+/// Close every fd above stderr except `keep` (the relay child's error pipe, close-on-exec), so systemd
+/// inherits only stdin, stdout and stderr.
+fn close_stray_fds(keep: Option<i32>) {
+    let ranges: Vec<(u32, u32)> = match keep {
+        Some(k) if k >= 3 => vec![(3, k as u32 - 1), (k as u32 + 1, u32::MAX)],
+        _ => vec![(3, u32::MAX)],
+    };
+    let mut ok = true;
+    for (lo, hi) in ranges.into_iter().filter(|(lo, hi)| lo <= hi) {
+        // SAFETY: close_range(2) on fds we own; nothing else runs in this single-threaded process.
+        ok &= unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) } == 0;
+    }
+    if ok {
         return;
     }
     // Kernels before 5.9: close what /proc lists.
     let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|fd| *fd > 2).collect())
         .unwrap_or_default();
-    for fd in fds {
+    for fd in fds.into_iter().filter(|fd| Some(*fd) != keep) {
         // SAFETY: as above; a stale fd (the read_dir one) answers EBADF.
         unsafe { libc::close(fd) };
     }
 }
 
-/// Replace this process with `path`. Returns only on failure.
-pub fn exec(
-    path: &str,
-    argv: Vec<String>,
-    env: Vec<(OsString, OsString)>,
-    signals: Guard,
-) -> Result<Infallible, ExecError> {
+/// A command line ready for execve: built before any fork or clone, so the child only makes system calls.
+pub struct Prepared {
+    pub path: String,
+    c_path: CString,
+    c_argv: Vec<CString>,
+    c_env: Vec<CString>,
+}
+
+pub fn prepare(path: &str, argv: Vec<String>, env: Vec<(OsString, OsString)>) -> Result<Prepared, ExecError> {
     let c_path = cstr(path.as_bytes().to_vec(), path)?;
     let c_argv = argv.into_iter().map(|a| cstr(a.into_bytes(), path)).collect::<Result<Vec<_>, _>>()?;
     let c_env = env
@@ -63,9 +73,28 @@ pub fn exec(
             cstr(kv, path)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    close_stray_fds();
-    let _ = nix::unistd::chdir("/");
-    signals.restore_for_exec();
-    let errno = nix::unistd::execve(&c_path, &c_argv, &c_env).unwrap_err();
+    Ok(Prepared { path: path.to_owned(), c_path, c_argv, c_env })
+}
+
+impl Prepared {
+    /// The PID-1 rules, then execve: fds above stderr closed (but `keep`), cwd `/`, default dispositions and
+    /// the original signal mask. Returns only on failure, with the errno.
+    pub fn exec(&self, keep: Option<i32>, signals: &Guard) -> nix::errno::Errno {
+        close_stray_fds(keep);
+        let _ = nix::unistd::chdir("/");
+        signals.reset_for_exec();
+        nix::unistd::execve(&self.c_path, &self.c_argv, &self.c_env).unwrap_err()
+    }
+}
+
+/// Replace this process with `path`. Returns only on failure.
+pub fn exec(
+    path: &str,
+    argv: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    signals: Guard,
+) -> Result<Infallible, ExecError> {
+    let prepared = prepare(path, argv, env)?;
+    let errno = prepared.exec(None, &signals);
     Err(ExecError::Exec { path: path.to_owned(), errno })
 }

@@ -1,13 +1,16 @@
 //! `nixos2docker init`: the PID-1 preamble, top to bottom.
 //!
-//! preflight → environment → drop-ins → signals → exec. Nothing before exec may panic or linger: each
-//! failure is one error line, the short summary, and a documented exit code.
+//! preflight → exec or relay → environment → drop-ins → signals → exec. Nothing before exec may panic or
+//! linger: each failure is one error line, the short summary, and a documented exit code. Relay mode
+//! (src/relay.rs) branches off at the last step: stock systemd is started in a new PID namespace and the init
+//! stays PID 1, relaying signals, until systemd ends.
 
 use crate::checks::{self, Mode, Severity};
 use crate::config::{self, Config};
 use crate::error::InitError;
 use crate::prepare;
 use crate::probe;
+use crate::relay::{self, Decision, RelayError, RelayMode};
 use crate::signals::Guard;
 use crate::sys::Live;
 use std::path::PathBuf;
@@ -16,15 +19,17 @@ use std::time::Instant;
 pub struct Options {
     pub config: Option<PathBuf>,
     pub dry_run: bool,
+    /// `--relay`; None = the config's, else auto.
+    pub relay: Option<RelayMode>,
     /// Passed to systemd after the config's `args`.
     pub args: Vec<String>,
 }
 
-/// Run the preamble. Returns only on failure (or after a dry run): the exit code.
+/// Run the preamble. Returns on failure, after a dry run, or when systemd ended in relay mode: the exit code.
 pub fn run(opts: Options, signals: Guard, started: Instant) -> u8 {
     let mut summary = None;
     match boot(opts, signals, started, &mut summary) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             log::error!("{e}");
             if let Some(s) = summary {
@@ -49,7 +54,7 @@ fn stop_requested(signals: &Guard) -> Result<(), InitError> {
     }
 }
 
-fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<String>) -> Result<(), InitError> {
+fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<String>) -> Result<u8, InitError> {
     // 1. Preflight: look at the container, judge it, fail fast with one clear message.
     let config = load_config(opts.config)?;
     let facts = probe::gather(&Live, &config)?;
@@ -60,6 +65,15 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
     if let Some(problem) = report.problem.clone() {
         *summary = Some(checks::summary_line(&report));
         return Err(problem.into());
+    }
+
+    // 1b. Exec or relay: stock systemd in a new PID namespace when it may be created (src/relay.rs).
+    let relay_mode = opts.relay.or(config.relay).unwrap_or_default();
+    let decision = relay::decide(relay_mode, facts.target.patched, facts.can_create_pid_ns())?;
+    if let Decision::Exec { stock_sigterm: true, why } = decision {
+        if facts.can_create_pid_ns() {
+            log::warn!("stock systemd without relay ({why}): SIGTERM makes it re-execute, not stop");
+        }
     }
     stop_requested(&signals)?;
 
@@ -72,20 +86,21 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
     // 3. Runtime drop-ins under /run.
     let actions = prepare::plan(&config.profile, &run_plan, &facts.mounts);
     if opts.dry_run {
-        let plan = serde_json::json!({ "exec": target, "argv": argv, "actions": actions,
+        let relay = matches!(decision, Decision::Relay { .. });
+        let plan = serde_json::json!({ "exec": target, "relay": relay, "argv": argv, "actions": actions,
             "env": env.iter().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect::<Vec<_>>() });
         println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
-        return Ok(());
+        return Ok(0);
     }
     prepare::apply(std::path::Path::new("/"), &actions)?;
 
     // 4. Signals: a stop request that came during the preamble wins over booting.
     stop_requested(&signals)?;
 
-    // 5. Exec.
+    // 5. Exec, or relay.
     let t = &facts.target;
     log::info!(
-        "starting {}{} ({}) after {} µs of checks",
+        "starting {}{} ({}) after {} µs of checks; {}",
         target,
         t.version.map(|v| format!(", systemd {v}")).unwrap_or_default(),
         match t.patched {
@@ -93,10 +108,23 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
             Some(false) => "stock",
             None => "unknown build",
         },
-        started.elapsed().as_micros()
+        started.elapsed().as_micros(),
+        match decision {
+            Decision::Relay { .. } => "relay mode".to_owned(),
+            Decision::Exec { why, .. } => format!("exec, no relay: {why}"),
+        }
     );
-    match crate::exec::exec(&target, argv, env, signals) {
-        Ok(never) => match never {},
-        Err(e) => Err(e.into()),
+    let prepared = crate::exec::prepare(&target, argv, env)?;
+    if let Decision::Relay { fallback } = decision {
+        match relay::run(&prepared, &signals) {
+            Ok(code) => return Ok(code),
+            Err(e @ RelayError::Setup { .. }) if fallback => {
+                log::warn!("{e}");
+                log::warn!("falling back to exec: stock systemd, SIGTERM makes it re-execute, not stop");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
+    let errno = prepared.exec(None, &signals);
+    Err(crate::exec::ExecError::Exec { path: target, errno }.into())
 }

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod parse;
 pub mod prepare;
 pub mod probe;
+pub mod relay;
 pub mod signals;
 pub mod sys;
 pub mod systemd_bin;

@@ -21,7 +21,9 @@ fn main() {
         }
     };
     let code = match cli.command {
-        Command::Init { config, dry_run, args } => init::run(init::Options { config, dry_run, args }, signals, started),
+        Command::Init { config, dry_run, relay, args } => {
+            init::run(init::Options { config, dry_run, relay, args }, signals, started)
+        }
         Command::Doctor { json, config, snapshot } => {
             signals.release();
             doctor::run(doctor::Options { json, config, snapshot })

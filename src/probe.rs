@@ -141,6 +141,14 @@ impl Facts {
         self.paths.get(path).copied().unwrap_or_default()
     }
 
+    /// Whether this container may create a PID namespace (relay mode): CAP_SYS_ADMIN in the effective set.
+    /// Under Docker the container's user namespace is the initial one, so that capability is what the kernel
+    /// asks for; Docker's default seccomp profile also allows clone(CLONE_NEWPID) only with it. An LSM policy
+    /// may still forbid mounting the fresh /proc: the relay then falls back to exec (`auto`) or fails.
+    pub fn can_create_pid_ns(&self) -> bool {
+        self.status.cap_eff & (1u64 << caps::Capability::CAP_SYS_ADMIN.index()) != 0
+    }
+
     /// Capability names in a mask, in kernel order.
     pub fn cap_names(mask: u64) -> Vec<String> {
         caps::all()

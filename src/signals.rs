@@ -65,6 +65,12 @@ impl Guard {
     /// Put signals back the way a freshly started process has them: every disposition default, the original
     /// mask. Called right before execve (dispositions set to "ignore" by our parent are reset too).
     pub fn restore_for_exec(self) {
+        self.reset_for_exec();
+    }
+
+    /// [`Guard::restore_for_exec`] without giving up the guard: for the relay's child, a copy of this process
+    /// that execs systemd while the original keeps relaying.
+    pub fn reset_for_exec(&self) {
         // The kernel's struct sigaction (x86_64 and arm64 alike); glibc's sigaction() refuses the two
         // real-time signals it reserves (32, 33), which a parent may still have set to "ignore".
         #[repr(C)]
@@ -84,13 +90,27 @@ impl Guard {
                 libc::syscall(libc::SYS_rt_sigaction, sig, &dfl, std::ptr::null_mut::<KernelSigaction>(), 8usize)
             };
         }
-        self.release();
+        self.reset_mask();
     }
 
     /// Restore the original mask (for subcommands that do not exec).
     pub fn release(self) {
+        self.reset_mask();
+    }
+
+    fn reset_mask(&self) {
         // SAFETY: `original` was filled by sigprocmask.
         unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.original, std::ptr::null_mut()) };
+    }
+
+    /// Block every signal (the relay takes them all with sigwaitinfo); the original mask is kept for the child.
+    pub fn block_all(&self) {
+        let mut all = empty_set();
+        // SAFETY: `all` is initialised; sigfillset fills it, sigprocmask only reads it.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        }
     }
 }
 

@@ -1,0 +1,439 @@
+//! Relay mode: stock systemd as PID 1 of a nested PID namespace, with the init relaying signals to it.
+//!
+//! ## Three ways to start systemd
+//!
+//! | mode | when | what the runtime must give | `docker stop` / `docker kill -s TERM` / Kubernetes |
+//! |---|---|---|---|
+//! | **patched exec** | systemd carries the nixos2docker patches | `--tmpfs /run --tmpfs /run/lock --tmpfs /tmp` (or the image's volumes); Docker's default caps, seccomp and read-only cgroup fs | SIGTERM stops it (the patches) |
+//! | **stock exec** | stock systemd and no CAP_SYS_ADMIN, or `--relay=never` | the same, plus a **writable** cgroup fs (`--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw`, insecure; or podman `--systemd=always`) | only SIGRTMIN+3 (the image's StopSignal) stops it; SIGTERM makes it re-execute, so `docker stop` without the image's StopSignal and Kubernetes wait for the grace period and SIGKILL it (exit 137) |
+//! | **stock relay** | stock systemd and CAP_SYS_ADMIN (default `--relay=auto`), or `--relay=always` | the stock exec needs plus CAP_SYS_ADMIN: `--privileged`, or `--cap-add SYS_ADMIN` with a writable cgroup fs (and no AppArmor/SELinux policy that forbids mounting proc) | SIGTERM is translated to SIGRTMIN+3: a clean halt, exit 0 |
+//!
+//! `--relay=auto|always|never` on `init` (or `"relay"` in the config file; the flag wins). `auto` relays when
+//! systemd is stock (not patched, and a systemd binary) and the container has CAP_SYS_ADMIN; if creating the
+//! namespace fails anyway (a seccomp or LSM policy), it warns and falls back to the stock exec. `always` relays
+//! even patched systemd and fails with exit 21 when it cannot. `never` always execs.
+//!
+//! ## What the relay does
+//! The init stays PID 1 of the container and clone()s a child into a new PID + mount namespace. The child
+//! makes every mount private (nothing it mounts leaks back), mounts a fresh /proc (so systemd sees itself as
+//! PID 1 and only its own processes), becomes a session leader, then follows the same PID-1 rules as the exec
+//! mode — fds above stderr closed, cwd `/`, default dispositions and the original signal mask — and execs
+//! systemd, which is PID 1 there. The init then:
+//! - takes every signal with sigwaitinfo (all blocked, no handlers) and forwards each one sent by someone else
+//!   (kill(2), sigqueue(2), the terminal), translating **SIGTERM → SIGRTMIN+3** (systemd's halt). SIGINT and
+//!   SIGHUP are forwarded unchanged and keep systemd's meaning: SIGINT (Ctrl-C under `docker run -it`) starts
+//!   ctrl-alt-del.target, SIGHUP reloads systemd's configuration. Kernel-generated signals aimed at the init
+//!   itself (SIGCHLD, a SIGPIPE from its own writes) are not forwarded.
+//! - holds a signal until systemd accepts it (it shows as blocked or caught in /proc/PID/status), because the
+//!   kernel silently drops signals sent to a namespace's init that has no handler yet: a `docker stop` right
+//!   after `docker run` is not lost. After 5 s a signal is sent regardless.
+//! - reaps every child (systemd, and orphans of `docker exec` sessions, which live in the container's
+//!   namespace) and exits with systemd's exit status: `systemctl exit 7` → 7; killed by signal N → 128+N.
+//!   `reboot(2)` inside a child PID namespace does not reboot: the kernel kills that namespace's init with
+//!   SIGINT (halt, poweroff) or SIGHUP (reboot). Halt and poweroff therefore end with **exit 0**; reboot ends
+//!   with **exit 129** (128+SIGHUP, the code the stock exec gives for a reboot under `--privileged`), so a
+//!   restart policy (`docker run --restart on-failure`) reboots the container with a fresh /run. Without
+//!   CAP_SYS_BOOT (e.g. `--cap-add SYS_ADMIN` alone) systemd's reboot(2) fails and it exits 0 for all three.
+//!
+//! ## `docker exec` next to the relay
+//! `docker exec` processes join the container's namespaces, not systemd's: `ps` there shows the init as PID 1
+//! and systemd under it. The child's mount namespace starts as a copy of the container's, so /run is the same
+//! tmpfs and `systemctl`, `journalctl`, `busctl` work (they talk over /run/systemd/private and
+//! /run/systemd/journal, /run/dbus). Limits: PIDs differ between the two views (systemd reports its own
+//! numbering); mounts systemd makes later (e.g. /run/user/UID, /run/credentials) are not visible from
+//! `docker exec`; tools that hand systemd their own PID (`systemd-run --scope`, `systemd-notify` from an exec
+//! session) fail because systemd cannot see that PID. `nsenter -t <systemd's PID> -a` gives the inner view.
+
+use crate::exec::Prepared;
+use crate::signals::{self, Guard};
+use nix::errno::Errno;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayMode {
+    /// Relay when systemd is stock and the container may create a PID namespace.
+    #[default]
+    Auto,
+    /// Relay, or fail with exit 21 when it is impossible.
+    Always,
+    /// Always exec systemd.
+    Never,
+}
+
+/// How systemd is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// execve: systemd replaces the init. `stock_sigterm` when it is stock systemd (SIGTERM will not stop it).
+    Exec { stock_sigterm: bool, why: &'static str },
+    /// clone into a new PID + mount namespace and relay signals. `fallback` = may exec instead if the namespace
+    /// cannot be set up (auto mode).
+    Relay { fallback: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("--relay=always, but {reason}; fix: {remedy}")]
+    Impossible { reason: String, remedy: String },
+    #[error(
+        "relay mode: cannot start systemd in a new PID namespace ({stage}: {errno}); fix: run with --privileged \
+         (or --cap-add SYS_ADMIN without an AppArmor/SELinux policy that forbids mounts), or pass --relay=never"
+    )]
+    Setup { stage: &'static str, errno: Errno },
+    #[error("cannot execute {path}: {errno}; fix: point \"target\" in the config at systemd, or install it")]
+    Exec { path: String, errno: Errno },
+}
+
+impl RelayError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RelayError::Impossible { .. } | RelayError::Setup { .. } => crate::error::EXIT_RELAY,
+            RelayError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP, .. } => 127,
+            RelayError::Exec { .. } => 126,
+        }
+    }
+}
+
+/// The decision (pure): `patched` is the target's patched flag (None: not a systemd binary), `pid_ns` whether
+/// the container may create a PID namespace ([`crate::probe::Facts::can_create_pid_ns`]).
+pub fn decide(mode: RelayMode, patched: Option<bool>, pid_ns: bool) -> Result<Decision, RelayError> {
+    let stock = patched == Some(false);
+    match mode {
+        RelayMode::Never => Ok(Decision::Exec { stock_sigterm: stock, why: "--relay=never" }),
+        RelayMode::Always if pid_ns => Ok(Decision::Relay { fallback: false }),
+        RelayMode::Always => Err(RelayError::Impossible {
+            reason: "the container lacks CAP_SYS_ADMIN, which creating a PID namespace needs".into(),
+            remedy: "run it with --privileged or --cap-add SYS_ADMIN, or use --relay=auto".into(),
+        }),
+        RelayMode::Auto if stock && pid_ns => Ok(Decision::Relay { fallback: true }),
+        RelayMode::Auto if stock => Ok(Decision::Exec { stock_sigterm: true, why: "no CAP_SYS_ADMIN" }),
+        RelayMode::Auto if patched == Some(true) => Ok(Decision::Exec { stock_sigterm: false, why: "patched systemd" }),
+        RelayMode::Auto => Ok(Decision::Exec { stock_sigterm: false, why: "not a systemd binary" }),
+    }
+}
+
+/// What the relay does with a signal it received: the signal to send to systemd, if any.
+/// `code` and `sender` are siginfo's si_code and si_pid; `own_pid` is the init's.
+pub fn forward_as(signal: i32, code: i32, sender: i32, own_pid: i32) -> Option<i32> {
+    if signal == libc::SIGCHLD || signal == libc::SIGKILL || signal == libc::SIGSTOP {
+        return None;
+    }
+    // Sent by a process (<= 0: SI_USER, SI_QUEUE, SI_TKILL, …) or the kernel on someone's behalf (the terminal:
+    // SI_KERNEL). Positive codes are faults and child events about the init itself.
+    if code > 0 && code != libc::SI_KERNEL {
+        return None;
+    }
+    // A signal the init caused itself (SIGPIPE from a write to a closed stderr carries its own PID).
+    if code == libc::SI_USER && sender == own_pid {
+        return None;
+    }
+    Some(if signal == libc::SIGTERM { libc::SIGRTMIN() + 3 } else { signal })
+}
+
+/// How systemd ended, and the init's exit code for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    /// reboot(2) with halt or poweroff inside its PID namespace (the kernel killed it with SIGINT).
+    Halted,
+    /// reboot(2) with restart inside its PID namespace (the kernel killed it with SIGHUP).
+    Rebooted,
+    Killed(i32),
+}
+
+impl Ending {
+    pub fn from_status(status: WaitStatus) -> Option<Ending> {
+        match status {
+            WaitStatus::Exited(_, code) => Some(Ending::Exited(code)),
+            WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGINT, _) => Some(Ending::Halted),
+            WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGHUP, _) => Some(Ending::Rebooted),
+            WaitStatus::Signaled(_, sig, _) => Some(Ending::Killed(sig as i32)),
+            _ => None,
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Ending::Exited(code) => (code & 0xff) as u8,
+            Ending::Halted => 0,
+            Ending::Rebooted => crate::error::EXIT_REBOOT,
+            Ending::Killed(sig) => (128 + sig).clamp(0, 255) as u8,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Ending::Exited(code) => format!("systemd exited with status {code}"),
+            Ending::Halted => "systemd halted (its reboot(2) ended its PID namespace with SIGINT)".into(),
+            Ending::Rebooted => format!(
+                "systemd asked for a reboot (its reboot(2) ended its PID namespace with SIGHUP): exit {} so that a \
+                 restart policy (--restart on-failure) reboots the container",
+                crate::error::EXIT_REBOOT
+            ),
+            Ending::Killed(sig) => format!("systemd was killed by {}", signals::name(sig)),
+        }
+    }
+}
+
+/// Whether a process accepts `signal`, from its /proc/PID/status: blocked (it reads it from a signalfd, like
+/// systemd) or caught (a handler). A namespace's init that does neither never receives it.
+pub fn accepts(status: &str, signal: i32) -> bool {
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let bit = 1u64 << ((signal - 1) as u32 & 63);
+    (mask("SigBlk:") | mask("SigCgt:")) & bit != 0
+}
+
+/// Signals are sent after this long even when systemd does not accept them yet.
+const HOLD_LIMIT: Duration = Duration::from_secs(5);
+const HOLD_POLL: Duration = Duration::from_millis(10);
+
+/// Start `target` as PID 1 of a new PID + mount namespace and relay to it until it ends. Returns the init's
+/// exit code; an error before systemd runs.
+pub fn run(target: &Prepared, signals: &Guard) -> Result<u8, RelayError> {
+    let child = spawn(target, signals)?;
+    log::info!("relay: systemd is PID 1 of a new PID namespace (PID {child} here); SIGTERM → SIGRTMIN+3");
+    Ok(supervise(child))
+}
+
+// Stages the child reports through the error pipe.
+const STAGE_PRIVATE: u8 = 1;
+const STAGE_PROC: u8 = 2;
+const STAGE_EXEC: u8 = 3;
+
+fn stage_name(stage: u8) -> &'static str {
+    match stage {
+        STAGE_PRIVATE => "making mounts private",
+        STAGE_PROC => "mounting /proc",
+        STAGE_EXEC => "execve",
+        _ => "clone",
+    }
+}
+
+fn spawn(target: &Prepared, signals: &Guard) -> Result<Pid, RelayError> {
+    use nix::sched::CloneFlags;
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| RelayError::Setup { stage: "pipe", errno })?;
+    // From here on every signal waits for sigwaitinfo (the child restores the original mask before execve). If
+    // the child cannot start, they stay blocked: the exec fallback restores the mask right before its execve.
+    signals.block_all();
+    let wr_fd = wr.as_raw_fd();
+    let mut stack = vec![0u8; 256 * 1024];
+    let cb = Box::new(|| child(target, signals, wr_fd));
+    // SAFETY: the child runs on its own stack in a copy of this single-threaded process (no CLONE_VM) and
+    // either execs or _exits.
+    let pid = unsafe {
+        nix::sched::clone(cb, &mut stack, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS, Some(libc::SIGCHLD))
+    };
+    drop(wr);
+    let pid = match pid {
+        Ok(pid) => pid,
+        Err(errno) => return Err(RelayError::Setup { stage: "clone", errno }),
+    };
+    match read_report(&rd) {
+        None => Ok(pid),
+        Some((stage, errno)) => {
+            let _ = waitpid(pid, None);
+            if stage == STAGE_EXEC {
+                Err(RelayError::Exec { path: target.path.clone(), errno })
+            } else {
+                Err(RelayError::Setup { stage: stage_name(stage), errno })
+            }
+        }
+    }
+}
+
+/// The child's report: nothing (EOF: execve succeeded and closed the pipe) or (stage, errno).
+fn read_report(rd: &OwnedFd) -> Option<(u8, Errno)> {
+    let mut buf = [0u8; 5];
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(rd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    (got == buf.len()).then(|| (buf[0], Errno::from_raw(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]))))
+}
+
+/// PID 1 of the new namespaces. System calls only; never returns.
+fn child(target: &Prepared, signals: &Guard, report: i32) -> isize {
+    use nix::mount::{MsFlags, mount};
+    let fail = |stage: u8, errno: Errno| -> isize {
+        let mut msg = [stage, 0, 0, 0, 0];
+        msg[1..].copy_from_slice(&(errno as i32).to_le_bytes());
+        // SAFETY: write(2) of a local buffer to our pipe, then _exit(2) without running any destructor.
+        unsafe {
+            libc::write(report, msg.as_ptr().cast(), msg.len());
+            libc::_exit(1)
+        }
+    };
+    if let Err(e) = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>) {
+        return fail(STAGE_PRIVATE, e);
+    }
+    let proc_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if let Err(e) = mount(Some("proc"), "/proc", Some("proc"), proc_flags, None::<&str>) {
+        return fail(STAGE_PROC, e);
+    }
+    let _ = nix::unistd::setsid();
+    let errno = target.exec(Some(report), signals);
+    fail(STAGE_EXEC, errno)
+}
+
+/// Wait for the next signal (all are blocked), at most `timeout`. (signal, si_code, si_pid).
+fn next_signal(timeout: Option<Duration>) -> Option<(i32, i32, i32)> {
+    let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: sigfillset initialises the set; sigwaitinfo/sigtimedwait write `info` when they return a signal.
+    unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        let sig = match timeout {
+            None => libc::sigwaitinfo(all.as_ptr(), info.as_mut_ptr()),
+            Some(t) => {
+                let ts = libc::timespec { tv_sec: t.as_secs() as libc::time_t, tv_nsec: t.subsec_nanos() as _ };
+                libc::sigtimedwait(all.as_ptr(), info.as_mut_ptr(), &ts)
+            }
+        };
+        if sig <= 0 {
+            return None;
+        }
+        let info = info.assume_init();
+        Some((sig, info.si_code, info.si_pid()))
+    }
+}
+
+fn accepted_by(child: Pid, signal: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{child}/status")).is_ok_and(|s| accepts(&s, signal))
+}
+
+/// Relay signals to `child` and reap until it ends; the init's exit code.
+fn supervise(child: Pid) -> u8 {
+    let started = Instant::now();
+    let own_pid = std::process::id() as i32;
+    let mut held: Vec<(i32, i32)> = Vec::new(); // (received, to send)
+    loop {
+        if let Some((sig, code, sender)) = next_signal((!held.is_empty()).then_some(HOLD_POLL)) {
+            if let Some(to) = forward_as(sig, code, sender, own_pid) {
+                held.push((sig, to));
+            }
+        }
+        // Reap everything that ended: systemd, and orphans of `docker exec` sessions.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(status) if status.pid() == Some(child) => {
+                    if let Some(ending) = Ending::from_status(status) {
+                        let code = ending.exit_code();
+                        log::info!("relay: {}; exit {code}", ending.describe());
+                        return code;
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+        let late = started.elapsed() >= HOLD_LIMIT;
+        held.retain(|&(sig, to)| {
+            if !late && !accepted_by(child, to) {
+                return true;
+            }
+            let arrow = if sig == to { String::new() } else { format!(" → {}", signals::name(to)) };
+            log::info!("relay: {}{arrow} to systemd", signals::name(sig));
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(child.as_raw(), to) };
+            false
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_relays_only_stock_systemd_with_cap_sys_admin() {
+        assert_eq!(decide(RelayMode::Auto, Some(false), true).unwrap(), Decision::Relay { fallback: true });
+        assert!(matches!(
+            decide(RelayMode::Auto, Some(false), false).unwrap(),
+            Decision::Exec { stock_sigterm: true, .. }
+        ));
+        assert!(matches!(
+            decide(RelayMode::Auto, Some(true), true).unwrap(),
+            Decision::Exec { stock_sigterm: false, why: "patched systemd" }
+        ));
+        assert!(matches!(decide(RelayMode::Auto, None, true).unwrap(), Decision::Exec { stock_sigterm: false, .. }));
+    }
+
+    #[test]
+    fn always_relays_or_fails_with_the_reason() {
+        assert_eq!(decide(RelayMode::Always, Some(true), true).unwrap(), Decision::Relay { fallback: false });
+        assert_eq!(decide(RelayMode::Always, None, true).unwrap(), Decision::Relay { fallback: false });
+        let e = decide(RelayMode::Always, Some(false), false).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_RELAY);
+        assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}");
+        assert!(e.to_string().contains("--privileged"), "{e}");
+    }
+
+    #[test]
+    fn never_execs() {
+        assert!(matches!(
+            decide(RelayMode::Never, Some(false), true).unwrap(),
+            Decision::Exec { stock_sigterm: true, why: "--relay=never" }
+        ));
+    }
+
+    #[test]
+    fn sigterm_becomes_rtmin3_and_the_rest_is_forwarded_unchanged() {
+        let rt3 = libc::SIGRTMIN() + 3;
+        assert_eq!(forward_as(libc::SIGTERM, libc::SI_USER, 0, 1), Some(rt3));
+        assert_eq!(forward_as(rt3, libc::SI_USER, 0, 1), Some(rt3));
+        assert_eq!(forward_as(libc::SIGINT, libc::SI_KERNEL, 0, 1), Some(libc::SIGINT));
+        assert_eq!(forward_as(libc::SIGHUP, libc::SI_USER, 42, 1), Some(libc::SIGHUP));
+        assert_eq!(forward_as(libc::SIGUSR1, libc::SI_QUEUE, 42, 1), Some(libc::SIGUSR1));
+    }
+
+    #[test]
+    fn own_events_are_not_forwarded() {
+        assert_eq!(forward_as(libc::SIGCHLD, libc::CLD_EXITED, 5, 1), None);
+        assert_eq!(forward_as(libc::SIGCHLD, libc::SI_USER, 5, 1), None);
+        assert_eq!(forward_as(libc::SIGPIPE, libc::SI_USER, 1, 1), None, "our own EPIPE");
+        assert_eq!(forward_as(libc::SIGSEGV, 1 /* SEGV_MAPERR */, 0, 1), None);
+    }
+
+    #[test]
+    fn endings_map_to_exit_codes() {
+        use nix::sys::signal::Signal;
+        let p = Pid::from_raw(7);
+        let code = |s| Ending::from_status(s).unwrap().exit_code();
+        assert_eq!(code(WaitStatus::Exited(p, 7)), 7);
+        assert_eq!(code(WaitStatus::Exited(p, 0)), 0);
+        assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGINT, false)), 0, "halt/poweroff");
+        assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGHUP, false)), crate::error::EXIT_REBOOT);
+        assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGKILL, false)), 137);
+        assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGABRT, true)), 134);
+        assert_eq!(Ending::from_status(WaitStatus::StillAlive), None);
+    }
+
+    #[test]
+    fn accepts_reads_blocked_and_caught_masks() {
+        // systemd blocks what it handles (signalfd); bash catches (trap).
+        let status = "Name:\tx\nSigPnd:\t0000000000000000\nSigBlk:\t0000001000000000\nSigIgn:\t0000000000001000\n\
+                      SigCgt:\t0000000000004002\n";
+        assert!(accepts(status, libc::SIGRTMIN() + 3), "SIGRTMIN+3 is 37 with glibc: bit 36");
+        assert!(accepts(status, libc::SIGINT));
+        assert!(accepts(status, libc::SIGTERM));
+        assert!(!accepts(status, libc::SIGPIPE), "ignored is not accepted");
+        assert!(!accepts(status, libc::SIGHUP));
+        assert!(!accepts("", libc::SIGTERM));
+    }
+}
