@@ -26,7 +26,9 @@ REPO = os.path.dirname(HERE)
 
 
 class Interrupted(BaseException):
-    pass
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
 
 
 class Context:
@@ -188,8 +190,9 @@ def run_instance(ctx: Context, sc, key: str, kind) -> Result:
         sc.func(ctx, img, r)
     except Skip as e:
         r.status, r.reason = SKIPPED, str(e)
-    except Interrupted:
-        r.reason = "interrupted"
+    except Interrupted as e:
+        r.reason = f"interrupted ({e})"
+        ctx.partial = r
         raise
     except HarnessError as e:
         r.reason = str(e)
@@ -254,7 +257,7 @@ def main(argv=None) -> int:
     atexit.register(cleanup)
 
     def on_signal(signum, frame):
-        raise Interrupted(f"signal {signum}")
+        raise Interrupted(signum)
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
@@ -298,7 +301,9 @@ def main(argv=None) -> int:
     except Interrupted as e:
         log(f"interrupted ({e}): cleaning up")
         meta["interrupted"] = str(e)
-        rc = 130
+        if getattr(ctx, "partial", None) is not None:
+            results.append(ctx.partial)
+        rc = 128 + e.signum
     finally:
         cleanup()
         meta["wall_s"] = round(time.monotonic() - t_start, 1)
