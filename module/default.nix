@@ -199,8 +199,9 @@ in
       description = ''
         Use systemd with the nixos2docker patch series for its major version (see `patches/`) in
         the image, so that it boots on Docker's read-only cgroup fs. Turn it off to keep the
-        configuration's own {option}`systemd.package`; the image then needs a writable cgroup
-        fs, and `docker run --rm IMAGE doctor` says whether a host provides one.
+        configuration's own {option}`systemd.package`; stock systemd needs more than stock
+        Docker gives (a writable cgroup fs, or `CAP_SYS_ADMIN` for the init's relay), and
+        `docker run --rm IMAGE doctor` says what a run lacks.
       '';
     };
 

@@ -6,7 +6,7 @@
 # The series for systemd NNN.x lives in patches/vNNN/. Its order is the `series` file there (one file
 # name per line, `#` starts a comment); without a `series` file the *.patch files are applied in name
 # order. When no series exists for the major version the package is returned unpatched (the image then
-# boots with stock systemd, which needs a writable cgroup fs; the init tells which).
+# runs stock systemd, which needs more than stock Docker gives; the init's doctor tells what).
 { lib }:
 let
   patchesRoot = ../patches;
@@ -57,8 +57,8 @@ in
       [
         ''
           nixos2docker: no patch series for systemd ${version} (expected patches/v${major}/); the Docker image
-          uses stock systemd, which boots only where the cgroup fs is writable (e.g. --cgroupns=host with a
-          writable /sys/fs/cgroup). `docker run --rm IMAGE doctor` tells whether a host can run it.''
+          uses stock systemd, which needs more than stock Docker gives (a writable cgroup fs, or
+          CAP_SYS_ADMIN for the init's relay). `docker run --rm IMAGE doctor` tells what a run lacks.''
       ]
     else if !verified then
       [
