@@ -75,7 +75,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Store>, InspectError> {
     }
     let file = File::open(path).map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
     let mut head = [0u8; 512];
-    let n = read_fill(&mut &file, &mut head).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    // pread: the tar reader below counts positions from the file's current offset, which must stay 0.
+    let n = read_fill(&mut Slice { file: &file, pos: 0, end: meta.len().min(512) }, &mut head)
+        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
     let head = &head[..n];
     if head.is_empty() {
         return Err(err("the file is empty: not an image archive"));
