@@ -1,0 +1,242 @@
+//! Root-only: relay mode (src/relay.rs) with the init as PID 1 of a fresh PID + mount namespace made by
+//! unshare(1), and a fake systemd that records what it gets.
+//!
+//! Like tests/namespace.rs these are `#[ignore]`d: a plain `cargo test` as a normal user lists them as ignored
+//! (a visible skip, never a pass); the project's test command runs them as root with `--include-ignored`,
+//! where they must pass. Run without root or without unshare(1) they FAIL with a message saying why.
+//! Timings are never asserted; each wait has a generous limit that only turns a hang into a failure.
+
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nixos2docker");
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn require_root() {
+    let uid = nix::unistd::geteuid();
+    assert!(uid.is_root(), "relay tests need root (uid is {uid}); run them as root or leave them ignored");
+    assert!(
+        Command::new("unshare").arg("--version").output().is_ok_and(|o| o.status.success()),
+        "relay tests need unshare(1) from util-linux"
+    );
+}
+
+/// A stock "systemd" in bash: logs its PID and what PID 1 is in its /proc, traps signals like systemd does
+/// (SIGRTMIN+3 = halt: exit $FAKE_EXIT), but only after $FAKE_DELAY seconds, so signals sent before that would
+/// be dropped by the kernel if the relay did not hold them.
+const FAKE_SYSTEMD: &str = r#"#!/bin/bash
+log=$FAKE_LOG
+echo "pid $$" >> "$log"
+echo "proc1 $(cat /proc/1/comm)" >> "$log"
+echo "mask $(grep SigBlk /proc/self/status | cut -f2)" >> "$log"
+echo started >> "$log"
+sleep "${FAKE_DELAY:-0}"
+trap 'echo TERM >> "$log"' TERM
+trap 'echo HUP >> "$log"' HUP
+trap 'echo INT >> "$log"' INT
+trap 'echo RTMIN+3 >> "$log"; exit "${FAKE_EXIT:-0}"' RTMIN+3
+echo ready >> "$log"
+while :; do sleep 0.05 & wait $!; done
+"#;
+
+struct Relay {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Relay {
+    /// `unshare … sh -c 'mount tmpfs /run, /tmp; exec [launcher…] nixos2docker init --config CFG ARGS…'`.
+    fn start(name: &str, config: &str, launcher: &[&str], args: &[&str], env: &[(&str, &str)]) -> Relay {
+        require_root();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("relay-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("fake-systemd");
+        std::fs::write(&fake, FAKE_SYSTEMD).unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let cfg = dir.join("config.json");
+        let example = Path::new(BIN).parent().unwrap().join("examples/fake-target");
+        let config = config.replace("@FAKE@", fake.to_str().unwrap()).replace("@EXAMPLE@", example.to_str().unwrap());
+        std::fs::write(&cfg, config).unwrap();
+        let script = "set -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\nexec \"$@\"";
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--mount", "--fork", "--mount-proc", "--propagation", "private", "--", "sh", "-c"]);
+        cmd.args([script, "sh"]).args(launcher).arg(BIN).args(["init", "--config", cfg.to_str().unwrap()]);
+        cmd.args(args).env("FAKE_LOG", dir.join("log")).env("FAKE_TARGET_REPORT", dir.join("report.json"));
+        cmd.envs(env.iter().copied()).env_remove("container");
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn unshare");
+        Relay { dir, child }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    fn wait_log(&mut self, line: &str) {
+        let t = Instant::now();
+        while !self.log().lines().any(|l| l == line) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("exited ({status}) before logging {line:?}; log:\n{}\n{}", self.log(), self.stderr());
+            }
+            assert!(t.elapsed() < LIMIT, "no {line:?} after {LIMIT:?}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The host PID of the only child of `pid`.
+    fn child_of(pid: u32) -> Option<i32> {
+        let t = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        t.split_whitespace().next()?.parse().ok()
+    }
+
+    /// The init: PID 1 of the namespace unshare made, i.e. unshare's child.
+    fn init_pid(&self) -> i32 {
+        Self::child_of(self.child.id()).expect("unshare has a child")
+    }
+
+    /// The fake systemd: the init's child.
+    fn systemd_pid(&self) -> i32 {
+        Self::child_of(self.init_pid() as u32).expect("the init has a child (relay mode)")
+    }
+
+    fn kill_init(&self, sig: i32) {
+        // SAFETY: kill(2).
+        assert_eq!(unsafe { libc::kill(self.init_pid(), sig) }, 0);
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(e) = self.child.stderr.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Exit code (the init's: unshare passes it on) and stderr.
+    fn finish(mut self) -> (i32, String, String) {
+        let t = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let err = self.stderr();
+                return (status.code().unwrap_or(-1), err, self.log());
+            }
+            if t.elapsed() > LIMIT {
+                let _ = self.child.kill();
+                panic!("the init did not end within {LIMIT:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+const STOCK: &str = r#"{"target": "@FAKE@", "patched": false}"#;
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn sigterm_reaches_systemd_as_sigrtmin3_and_its_exit_code_is_ours() {
+    let mut r = Relay::start("term", STOCK, &[], &["--relay=always"], &[("FAKE_EXIT", "7")]);
+    r.wait_log("ready");
+    r.kill_init(libc::SIGHUP);
+    r.wait_log("HUP");
+    r.kill_init(libc::SIGTERM);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 7, "systemd's exit status must be the init's\n{err}\n{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.contains(&"pid 1"), "systemd must be PID 1 of its own namespace\n{log}");
+    assert!(lines.contains(&"proc1 fake-systemd"), "its /proc must be a fresh one\n{log}");
+    assert!(lines.contains(&"mask 0000000000000000"), "original (empty) signal mask\n{log}");
+    assert!(lines.contains(&"RTMIN+3"), "SIGTERM must arrive as SIGRTMIN+3\n{log}");
+    assert!(!lines.contains(&"TERM"), "SIGTERM must not arrive as such\n{log}");
+    assert!(err.contains("relay: SIGTERM → SIGRTMIN+3 to systemd"), "{err}");
+    assert!(err.contains("relay: SIGHUP to systemd"), "SIGHUP is forwarded unchanged: {err}");
+    assert!(err.contains("relay mode"), "{err}");
+    assert!(err.lines().all(|l| l.starts_with("nixos2docker: ")), "{err}");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn a_stop_request_before_systemd_handles_signals_is_held_not_lost() {
+    // Auto mode: stock systemd, and root in the test has CAP_SYS_ADMIN.
+    let mut r = Relay::start("early", STOCK, &[], &[], &[("FAKE_DELAY", "0.5")]);
+    r.wait_log("started");
+    r.kill_init(libc::SIGTERM);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 0, "{err}\n{log}");
+    assert!(log.contains("RTMIN+3"), "the early SIGTERM must be delivered once the handler exists\n{log}");
+    assert!(err.contains("relay mode"), "auto must relay stock systemd when CAP_SYS_ADMIN is there: {err}");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn killed_systemd_is_128_plus_signal() {
+    let mut r = Relay::start("kill", STOCK, &[], &["--relay=always"], &[]);
+    r.wait_log("ready");
+    // SAFETY: kill(2) on the fake systemd; SIGKILL from an ancestor namespace always reaches a namespace init.
+    assert_eq!(unsafe { libc::kill(r.systemd_pid(), libc::SIGKILL) }, 0);
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 137, "{err}");
+    assert!(err.contains("killed by SIGKILL"), "{err}");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn the_child_follows_the_pid1_rules() {
+    // examples/fake-target records what it inherited and exits with $FAKE_TARGET_EXIT.
+    let setup = r#"{"target": "@EXAMPLE@", "patched": false}"#;
+    let r = Relay::start("rules", setup, &[], &["--relay=always", "--x"], &[("FAKE_TARGET_EXIT", "3")]);
+    let dir = r.dir.clone();
+    let (code, err, _) = r.finish();
+    assert_eq!(code, 3, "{err}");
+    let rep: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(rep["pid"], 1);
+    assert_eq!(rep["argv"][1], "--x");
+    assert_eq!(rep["env"]["container"], "docker");
+    assert_eq!(rep["sigblk"], "0000000000000000", "the original mask, not the relay's");
+    let ign = u64::from_str_radix(rep["sigign"].as_str().unwrap(), 16).unwrap();
+    assert_eq!(ign & !(1 << (libc::SIGPIPE - 1)), 0, "default dispositions: SigIgn {ign:#x}");
+    assert_eq!(rep["fds"], serde_json::json!(["0", "1", "2"]), "no stray fds (the error pipe is close-on-exec)");
+    assert_eq!(rep["cwd"], "/");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn without_cap_sys_admin_always_fails_with_21_and_auto_execs() {
+    let drop = ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", "--"];
+    let r = Relay::start("nocap-always", STOCK, &drop, &["--relay=always"], &[]);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 21, "{err}");
+    assert!(err.contains("CAP_SYS_ADMIN"), "{err}");
+    assert!(log.is_empty(), "systemd must not start\n{log}");
+
+    let mut r = Relay::start("nocap-auto", STOCK, &drop, &[], &[("FAKE_EXIT", "5")]);
+    r.wait_log("ready");
+    r.kill_init(libc::SIGTERM); // exec mode: the fake IS the init now and sees SIGTERM itself
+    r.wait_log("TERM");
+    r.kill_init(libc::SIGRTMIN() + 3);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 5, "{err}\n{log}");
+    assert!(err.contains("exec, no relay: no CAP_SYS_ADMIN"), "{err}");
+    assert!(err.contains("SIGTERM makes it re-execute"), "the stock warning: {err}");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn never_execs_and_patched_is_never_relayed_in_auto() {
+    for (name, config, args) in
+        [("never", STOCK, &["--relay=never"][..]), ("patched", r#"{"target": "@FAKE@", "patched": true}"#, &[][..])]
+    {
+        let mut r = Relay::start(name, config, &[], args, &[("FAKE_EXIT", "4")]);
+        r.wait_log("ready");
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", r.init_pid())).unwrap();
+        assert_eq!(comm.trim(), "fake-systemd", "{name}: exec mode: systemd is the namespace's PID 1");
+        r.kill_init(libc::SIGRTMIN() + 3);
+        let (code, err, _) = r.finish();
+        assert_eq!(code, 4, "{name}: {err}");
+        assert!(!err.contains("relay mode"), "{name}: {err}");
+        assert!(err.contains("exec, no relay"), "{name}: {err}");
+    }
+}
