@@ -162,7 +162,15 @@ class ImageBuilder:
             raise Skip("mmdebstrap is missing and could not be installed")
         import fcntl
         with open(path + ".lock", "w") as lk:
-            fcntl.flock(lk, fcntl.LOCK_EX)  # bounded by the other builder's own timeout
+            deadline = time.monotonic() + 1500  # > mmdebstrap's own 1200 s timeout
+            while True:
+                try:
+                    fcntl.flock(lk, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise HarnessError(f"timed out waiting for {path}.lock")
+                    time.sleep(1)
             if os.path.isfile(path):
                 return path
             logfile = path[:-4] + ".log"
