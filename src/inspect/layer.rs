@@ -193,36 +193,57 @@ fn terr(e: io::Error) -> InspectError {
     InspectError(format!("invalid or truncated layer tar: {e}"))
 }
 
+/// A layer that could not be read, with the sha256 of its blob when the blob itself could be read to its end
+/// (so that the caller can tell a corrupted blob, i.e. a digest mismatch, from a bad tar).
+#[derive(Debug)]
+pub struct LayerError {
+    pub error: InspectError,
+    pub blob_digest: Option<String>,
+}
+
 /// Read one layer blob (plain or gzip-compressed tar) to its end.
 pub fn read(blob: &mut dyn Read, wanted: &Wanted, budget: &mut usize) -> Result<Summary, InspectError> {
+    read_layer(blob, wanted, budget).map_err(|e| e.error)
+}
+
+/// [`read`], keeping the blob's digest on failure.
+pub fn read_layer(blob: &mut dyn Read, wanted: &Wanted, budget: &mut usize) -> Result<Summary, LayerError> {
     let mut outer = Hashing::new(blob);
+    let result = scan_blob(&mut outer, wanted, budget);
+    match result {
+        Ok(mut summary) => {
+            let (d, n) = outer.finish().map_err(|e| LayerError { error: terr(e), blob_digest: None })?;
+            if summary.compression == "none" {
+                summary.diff_id.clone_from(&d);
+                summary.tar_size = n;
+            }
+            summary.blob_digest = d;
+            summary.blob_size = n;
+            Ok(summary)
+        }
+        Err(error) => Err(LayerError { error, blob_digest: outer.finish().ok().map(|(d, _)| d) }),
+    }
+}
+
+fn scan_blob<R: Read>(outer: &mut Hashing<R>, wanted: &Wanted, budget: &mut usize) -> Result<Summary, InspectError> {
+    let mut buf = BufReader::with_capacity(1 << 20, outer);
+    let magic = buf.fill_buf().map_err(terr)?.iter().take(4).copied().collect::<Vec<u8>>();
+    if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Err(InspectError("zstd-compressed layers are not supported".into()));
+    }
     let mut summary;
-    {
-        let mut buf = BufReader::with_capacity(1 << 20, &mut outer);
-        let magic = buf.fill_buf().map_err(terr)?.iter().take(4).copied().collect::<Vec<u8>>();
-        if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(InspectError("zstd-compressed layers are not supported".into()));
-        }
-        if magic.starts_with(&[0x1f, 0x8b]) {
-            let mut inner = Hashing::new(MultiGzDecoder::new(&mut buf));
-            summary = scan(BufReader::with_capacity(256 << 10, &mut inner), wanted, budget)?;
-            let (d, n) = inner.finish().map_err(terr)?;
-            summary.diff_id = d;
-            summary.tar_size = n;
-            summary.compression = "gzip";
-        } else {
-            summary = scan(&mut buf, wanted, budget)?;
-            summary.compression = "none";
-        }
-        io::copy(&mut buf, &mut io::sink()).map_err(terr)?;
-    }
-    let (d, n) = outer.finish().map_err(terr)?;
-    if summary.compression == "none" {
-        summary.diff_id.clone_from(&d);
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        let mut inner = Hashing::new(MultiGzDecoder::new(&mut buf));
+        summary = scan(BufReader::with_capacity(256 << 10, &mut inner), wanted, budget)?;
+        let (d, n) = inner.finish().map_err(terr)?;
+        summary.diff_id = d;
         summary.tar_size = n;
+        summary.compression = "gzip";
+    } else {
+        summary = scan(&mut buf, wanted, budget)?;
+        summary.compression = "none";
     }
-    summary.blob_digest = d;
-    summary.blob_size = n;
+    io::copy(&mut buf, &mut io::sink()).map_err(terr)?;
     Ok(summary)
 }
 
@@ -275,7 +296,8 @@ fn scan<R: Read>(r: R, wanted: &Wanted, budget: &mut usize) -> Result<Summary, I
             }
         } else if et.is_file() || et.is_contiguous() || et.is_gnu_sparse() {
             let size = entry.size();
-            let probe = if wanted.wants(&path) {
+            // A sparse file is never a binary worth reading (and may be terabytes of holes).
+            let probe = if wanted.wants(&path) && !et.is_gnu_sparse() {
                 buf.clear();
                 (&mut entry).take(PROBE_CAP).read_to_end(&mut buf).map_err(terr)?;
                 let truncated = size > PROBE_CAP;

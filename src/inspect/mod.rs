@@ -83,7 +83,20 @@ pub fn inspect(path: &Path) -> Result<report::Report, InspectError> {
         let first = idx[0];
         let lref = &img.layers[first];
         let what = format!("layer {} ({})", first + 1, lref.name);
-        let s = layer::read(reader, &wanted, &mut budget).map_err(|e| InspectError(format!("{what}: {e}")))?;
+        let s = match layer::read_layer(reader, &wanted, &mut budget) {
+            Ok(s) => s,
+            Err(e) => {
+                // A corrupted blob is a digest mismatch, whatever the tar reader tripped over first.
+                if let (Some(expected), Some(actual)) = (lref.digest.as_ref(), e.blob_digest.as_ref())
+                    && expected != actual
+                {
+                    return Err(InspectError(format!(
+                        "digest mismatch for {what}: expected sha256:{expected}, got sha256:{actual}"
+                    )));
+                }
+                return Err(InspectError(format!("{what}: {}", e.error)));
+            }
+        };
         for &i in idx {
             check_layer(&img.layers[i], i, &s)?;
             infos[i] = Some(report::LayerInfo {
