@@ -50,6 +50,22 @@ class Context:
         self.daemon_skip: str | None = None
         self.images: ImageBuilder | None = None
         self.tmpdirs: list = []
+        self._podman = None
+        self._podman_skip = None
+
+    def podman(self):
+        """The harness's podman (harness.podman.Podman), created on first use; Skip if unusable."""
+        if self._podman is None:
+            if self._podman_skip:
+                raise Skip(self._podman_skip)
+            from .podman import Podman
+            try:
+                self._podman = Podman(self)
+            except Skip as e:
+                self._podman_skip = str(e)
+                raise
+            log(f"podman {self._podman.version} ready")
+        return self._podman
 
     def image(self, kind: str, volumes: bool = True):
         if self.daemon_skip:
@@ -204,6 +220,11 @@ def run_instance(ctx: Context, sc, key: str, kind) -> Result:
     finally:
         r.seconds = time.monotonic() - t0
         r.finish()
+        if ctx._podman is not None:
+            try:
+                ctx._podman.remove_tracked()
+            except Exception as e:
+                log(f"podman cleanup after {key}: {e}")
         if ctx.docker is not None:
             try:
                 ctx.docker.remove_tracked()
@@ -226,6 +247,11 @@ class Cleanup:
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         ctx = self.ctx
+        try:
+            if ctx._podman is not None:
+                ctx._podman.cleanup()
+        except Exception as e:
+            log(f"podman cleanup: {e}")
         try:
             if ctx.docker is not None:
                 ctx.docker.remove_tracked()

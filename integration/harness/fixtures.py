@@ -52,18 +52,34 @@ def fixture_kinds(ctx) -> list:
     ]
 
 
+def capture_podman(ctx, r):
+    """podman-systemd: rootful `podman run --systemd=always` (see harness/podman.py)."""
+    pm = ctx.podman()
+    img = ctx.image(FIXTURE_IMAGE_KIND)
+    r.image = img.tag
+    tag = pm.load(img)
+    return pm.run_once(tag, ["--systemd=always", "--entrypoint", "/usr/local/bin/nixos2docker"],
+                       ["capture"], timeout=60), img
+
+
 def capture_all(ctx) -> list:
     results = []
     out_dir = ctx.args.fixtures_dir
     os.makedirs(out_dir, exist_ok=True)
-    for name, flags_fn, volumes, note in fixture_kinds(ctx):
+    kinds = fixture_kinds(ctx) + [("podman-systemd", None, True,
+                                    "rootful podman run --systemd=always --network=none "
+                                    "--pids-limit=-1")]
+    for name, flags_fn, volumes, note in kinds:
         r = Result(f"capture:{name}", "capture", name)
         t0 = time.monotonic()
         try:
-            img = ctx.image(FIXTURE_IMAGE_KIND, volumes=volumes)
-            r.image = img.tag
-            flags = ["--entrypoint", "/usr/local/bin/nixos2docker"] + flags_fn()
-            p = ctx.docker.run_once(img, flags, ["capture"], timeout=60)
+            if flags_fn is None:
+                p, img = capture_podman(ctx, r)
+            else:
+                img = ctx.image(FIXTURE_IMAGE_KIND, volumes=volumes)
+                r.image = img.tag
+                flags = ["--entrypoint", "/usr/local/bin/nixos2docker"] + flags_fn()
+                p = ctx.docker.run_once(img, flags, ["capture"], timeout=60)
             r.exit_code = p.returncode
             r.evidence(p.stderr, "stderr")
             if r.check("capture exits 0", p.returncode == 0, p.output()[-500:]):
@@ -96,5 +112,7 @@ def capture_all(ctx) -> list:
             r.finish()
             if ctx.docker is not None:
                 ctx.docker.remove_tracked()
+            if ctx._podman is not None:
+                ctx._podman.remove_tracked()
         results.append(r)
     return results
