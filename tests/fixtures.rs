@@ -39,6 +39,8 @@ fn expectation(name: &str) -> Option<Expect> {
         "image-volumes" => e(15, 0, &[("run", Warning), ("cgroup", Ok)], true, true),
         // A Kubernetes emptyDir at /run: a bind mount of a node directory.
         "k8s-emptydir" => e(15, 0, &[("run", Warning)], true, true),
+        // podman run --systemd=always: podman delegates a writable cgroup2 in a private namespace.
+        "podman-systemd" => e(0, 0, &[("cgroup", Ok), ("caps", Ok), ("systemd", Warning)], true, false),
         "no-tmpfs" => e(12, 12, &[("run", Error), ("tmp", Warning)], false, true),
         "init-flag" => e(10, 10, &[("pid1", Error)], false, true),
         "user-flag" => e(11, 11, &[("uid", Error)], false, true),
