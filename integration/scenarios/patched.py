@@ -1,0 +1,192 @@
+"""Scenarios of issue 4: systemd v262 + patches/v262 (image kind ``sid-patched``, built by
+``patches/build``) on Docker's read-only cgroup2 with ONLY ``--tmpfs /run --tmpfs /run/lock --tmpfs /tmp``
+(default capabilities, default seccomp, no --privileged, no --cgroupns=host).
+
+Timings (boot_s, stop_s) are recorded and printed, never asserted (project rule); the checks are on
+states, exit codes and log contents.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from harness.docker import BOOTED_STATES
+from harness.registry import add_images, scenario
+
+PATCHED = ("sid-patched",)
+MARKER = "NIXOS2DOCKER_PATCHED_SYSTEMD="
+
+
+def _boot(ctx, img, r, flags, label=""):
+    c, t0 = ctx.docker.run_detached(img, flags)
+    dt, state = ctx.docker.wait_booted(c, t0, timeout=90)
+    sfx = f" ({label})" if label else ""
+    r.check(f"is-system-running --wait = running{sfx}", state == "running",
+            f"state {state} after {dt:.2f}s")
+    if state not in BOOTED_STATES:
+        r.evidence(ctx.docker.logs(c, tail=60), "docker logs" + sfx)
+    return c, dt, state
+
+
+def _failed_units(ctx, c) -> list:
+    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30)
+    return [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+
+
+def _wait_stopped(ctx, c, timeout=60):
+    """Seconds until the container is no longer running (polling `docker inspect`), and its exit code."""
+    t0 = time.monotonic()
+    code = ctx.docker.wait_exit(c, timeout=timeout)
+    return time.monotonic() - t0, code
+
+
+def _all_logs(ctx, c) -> str:
+    return ctx.docker.logs(c, tail=100000)
+
+
+@scenario("patched-boot", images=PATCHED, order=100,
+          doc="patched systemd with only the 3 --tmpfs flags: is-system-running --wait = running, "
+              "systemctl --failed empty, journald active and journalctl works, CapEff = Docker default, "
+              "the marker is in PID 1's binary and its boot log; docker stop → exit 0")
+def patched_boot(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    if state not in BOOTED_STATES:
+        return
+    failed = _failed_units(ctx, c)
+    r.extra["failed_units"] = failed
+    r.check("systemctl --failed is empty", not failed, " ".join(failed) or "none")
+    p = ctx.docker.exec(c, ["systemctl", "is-active", "systemd-journald.service"], timeout=30)
+    r.check("systemd-journald active", p.stdout.strip() == "active", p.output().strip())
+    p = ctx.docker.exec(c, ["journalctl", "-b", "--no-pager", "-n", "5", "-o", "cat"], timeout=30)
+    r.check("journalctl -b answers", p.returncode == 0 and p.stdout.strip() != "", p.output().strip()[-300:])
+    ctx.check_capeff(c, r)
+    p = ctx.docker.exec(c, ["grep", "-a", "-c", MARKER, "/lib/systemd/systemd"], timeout=30)
+    r.check("marker in /lib/systemd/systemd", p.returncode == 0, p.output().strip())
+    logs = _all_logs(ctx, c)
+    r.check("boot log names the patch series", "Container patches: " + MARKER in logs,
+            "no 'Container patches:' line in docker logs")
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    r.note(f"boot {r.boot_s:.2f}s, docker stop {r.stop_s:.2f}s")
+    r.evidence(_all_logs(ctx, c), "docker logs")
+
+
+@scenario("patched-logs", images=PATCHED, order=101,
+          doc="without -t: docker logs shows PID 1's banner, 'Reached target' status lines and the "
+              "stdout of a test service (StandardOutput=tty → the container log); a service's "
+              "StandardOutput=journal line is in journalctl")
+def patched_logs(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    if state not in BOOTED_STATES:
+        return
+    tag = uuid.uuid4().hex[:12]
+    p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", "n2d-hello-tty", "-p", "StandardOutput=tty",
+                            "/bin/echo", f"n2d-hello-tty-{tag}"], timeout=60)
+    r.check("test service (StandardOutput=tty) ran", p.returncode == 0, p.output().strip()[-300:])
+    p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", "n2d-hello-journal",
+                            "/bin/echo", f"n2d-hello-journal-{tag}"], timeout=60)
+    r.check("test service (StandardOutput=journal) ran", p.returncode == 0, p.output().strip()[-300:])
+    time.sleep(0.5)
+    logs = _all_logs(ctx, c)
+    r.check("docker logs: PID 1 banner", "running in system mode" in logs, logs[:200])
+    r.check("docker logs: 'Reached target' lines", "Reached target" in logs, "")
+    r.check("docker logs: test service stdout", f"n2d-hello-tty-{tag}" in logs, logs[-300:])
+    r.check("docker logs: no escape sequences", "\x1b[" not in logs,
+            "found ESC[ in docker logs")
+    p = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", "-u", "n2d-hello-journal"], timeout=30)
+    r.check("journalctl -u shows the journal test service", f"n2d-hello-journal-{tag}" in p.stdout,
+            p.output().strip()[-300:])
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    r.evidence(logs, "docker logs")
+
+
+@scenario("patched-stop", images=PATCHED, order=102,
+          doc="`docker stop` (image StopSignal SIGRTMIN+3) and `docker kill -s TERM` (SIGTERM, what "
+              "Kubernetes sends) each end in a clean shutdown: exited, code 0 (not 137); times printed")
+def patched_stop(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS, "stop")
+    if state in BOOTED_STATES:
+        r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+        r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+        logs = _all_logs(ctx, c)
+        r.check("docker stop: shutdown reached 'Exiting container.'/'Halting'",
+                "Exiting container." in logs or "Halting system." in logs, logs[-300:])
+    c2, boot2, state2 = _boot(ctx, img, r, ctx.TMPFS_FLAGS, "kill -s TERM")
+    if state2 in BOOTED_STATES:
+        p = ctx.docker.cli(["kill", "-s", "TERM", c2.name], timeout=30)
+        r.check("docker kill -s TERM accepted", p.ok, p.output().strip())
+        s2, code2 = _wait_stopped(ctx, c2, timeout=60)
+        r.check("docker kill -s TERM → exited", code2 is not None, f"still running after {s2:.1f}s")
+        r.check("docker kill -s TERM → exit 0", code2 == 0, f"exit {code2} after {s2:.2f}s")
+        logs = _all_logs(ctx, c2)
+        r.check("SIGTERM started poweroff (not reexec)", "powering off" in logs, logs[-300:])
+        r.extra.update({"boot_s_term": round(boot2, 3), "stop_s_term": round(s2, 3), "exit_term": code2})
+        r.note(f"docker stop {r.stop_s or 0:.2f}s exit {r.exit_code}; kill -s TERM {s2:.2f}s exit {code2}")
+        r.evidence(logs, "docker logs (kill -s TERM)")
+
+
+@scenario("patched-exit-code", images=PATCHED, order=103,
+          doc="`systemctl exit 42` inside → the container exits with code 42")
+def patched_exit_code(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    if state not in BOOTED_STATES:
+        return
+    t0 = time.monotonic()
+    ctx.docker.exec(c, ["systemctl", "exit", "42"], timeout=30)
+    code = ctx.docker.wait_exit(c, timeout=60)
+    r.stop_s = time.monotonic() - t0
+    r.exit_code = code
+    r.check("container exit code 42", code == 42, f"exit {code} after {r.stop_s:.2f}s")
+    r.evidence(_all_logs(ctx, c), "docker logs")
+
+
+@scenario("patched-reload", images=PATCHED, order=104,
+          doc="`systemctl daemon-reload` and `systemctl daemon-reexec` keep it running (PID 1 still "
+              "systemd, no failed units, PID 1 keeps logging to docker logs after the re-exec)")
+def patched_reload(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    if state not in BOOTED_STATES:
+        return
+    for verb in ("daemon-reload", "daemon-reexec"):
+        p = ctx.docker.exec(c, ["systemctl", verb], timeout=60)
+        r.check(f"systemctl {verb} exit 0", p.returncode == 0, p.output().strip())
+        dt, st = ctx.docker.wait_booted(c, timeout=60)
+        r.check(f"running after {verb}", st == "running", f"state {st}")
+        p = ctx.docker.exec(c, ["cat", "/proc/1/comm"], timeout=30)
+        r.check(f"PID 1 is systemd after {verb}", p.stdout.strip() == "systemd", p.output().strip())
+        failed = _failed_units(ctx, c)
+        r.check(f"no failed units after {verb}", not failed, " ".join(failed) or "none")
+    logs = _all_logs(ctx, c)
+    r.check("banner logged again after re-exec", logs.count("running in system mode") >= 2,
+            f"{logs.count('running in system mode')} banner lines")
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    r.evidence(logs, "docker logs")
+
+
+@scenario("patched-zero-flags", images=PATCHED, order=105,
+          doc="`docker run -d IMG` with no flags at all (the image declares /run, /run/lock, /tmp as "
+              "Volumes) boots to running; `docker restart` boots again; docker stop → exit 0")
+def patched_zero_flags(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, [])
+    if state not in BOOTED_STATES:
+        return
+    failed = _failed_units(ctx, c)
+    r.check("systemctl --failed is empty", not failed, " ".join(failed) or "none")
+    ctx.check_capeff(c, r)
+    t0 = time.monotonic()
+    p = ctx.docker.cli(["restart", c.name], timeout=90)
+    r.check("docker restart accepted", p.ok, p.output().strip())
+    dt, st = ctx.docker.wait_booted(c, t0, timeout=90)
+    r.check("running after docker restart", st == "running", f"state {st} after {dt:.2f}s")
+    r.extra["restart_s"] = round(dt, 3)
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    r.note(f"boot {r.boot_s:.2f}s, restart→running {dt:.2f}s, stop {r.stop_s:.2f}s")
+    r.evidence(_all_logs(ctx, c), "docker logs")
+
+
+# The built-in restart scenario (5× docker restart with the image's Volumes) also on the patched kind.
+add_images("restart", PATCHED)
