@@ -12,9 +12,16 @@ import time
 import uuid
 
 from harness.docker import BOOTED_STATES
-from harness.registry import add_images, scenario
+from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS
+from harness.registry import ImageKind, add_images, register_image_kind, scenario
 
 PATCHED = ("sid-patched",)
+
+# sid-patched plus libpam-systemd, so that `su -l` registers a logind session (patched-session).
+register_image_kind(ImageKind(
+    name="sid-patched-pam", suite="sid", packages=DEFAULT_PACKAGES + ["libpam-systemd"],
+    overlays=IMAGE_KINDS["sid-patched"].overlays, patched=True,
+    description="sid-patched + libpam-systemd (logind sessions through pam_systemd)"))
 MARKER = "NIXOS2DOCKER_PATCHED_SYSTEMD="
 
 
@@ -186,6 +193,111 @@ def patched_zero_flags(ctx, img, r):
     r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
     r.note(f"boot {r.boot_s:.2f}s, restart→running {dt:.2f}s, stop {r.stop_s:.2f}s")
     r.evidence(_all_logs(ctx, c), "docker logs")
+
+
+def _booted(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    return c if state in BOOTED_STATES else None
+
+
+def _finish(ctx, c, r):
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+
+
+@scenario("patched-dynamicuser", images=PATCHED, order=110,
+          doc="known limit fixed by 0011/0012: DynamicUser=yes units run without CAP_SYS_ADMIN (no "
+              "226/NAMESPACE), get a dynamic UID, their StateDirectory= is writable and persists across "
+              "runs; a User=nobody unit with SystemCallFilter= runs (no 217/USER)")
+def patched_dynamicuser(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    run = ["systemd-run", "--wait", "--pipe", "-q", "-p", "DynamicUser=yes", "-p", "StateDirectory=n2d-dyn"]
+    p = ctx.docker.exec(c, run + ["/bin/sh", "-c", "id -u; echo persisted > /var/lib/n2d-dyn/f"], timeout=60)
+    uid = p.stdout.strip().splitlines()[0] if p.stdout.strip() else ""
+    r.check("DynamicUser=yes unit exits 0", p.returncode == 0, p.output().strip()[-300:])
+    r.check("runs under a dynamic UID (61184–65519)", uid.isdigit() and 61184 <= int(uid) <= 65519, uid)
+    p = ctx.docker.exec(c, run + ["/bin/cat", "/var/lib/n2d-dyn/f"], timeout=60)
+    r.check("StateDirectory= content persists to the next run", p.stdout.strip() == "persisted",
+            p.output().strip()[-300:])
+    p = ctx.docker.exec(c, ["systemd-run", "--wait", "--pipe", "-q", "-p", "User=nobody", "-p",
+                            "SystemCallFilter=@system-service", "/bin/id", "-un"], timeout=60)
+    r.check("User=nobody + SystemCallFilter= unit runs", p.returncode == 0 and p.stdout.strip() == "nobody",
+            p.output().strip()[-300:])
+    _finish(ctx, c, r)
+
+
+@scenario("patched-scope", images=PATCHED, order=111,
+          doc="known limit fixed by 0010: `systemd-run --scope` works without a cgroup; the scope is "
+              "active while its process runs and goes away when it exits")
+def patched_scope(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    p = ctx.docker.exec(c, ["systemd-run", "--scope", "-q", "/bin/echo", "in-scope"], timeout=60)
+    r.check("systemd-run --scope echo → exit 0", p.returncode == 0 and "in-scope" in p.stdout,
+            p.output().strip()[-300:])
+    p = ctx.docker.exec(c, ["sh", "-c", "systemd-run --scope -q --unit n2d-sc sleep 2 & sleep 1; "
+                            "systemctl is-active n2d-sc.scope; wait"], timeout=60)
+    r.check("scope active while its process runs", p.stdout.strip().startswith("active"), p.output().strip())
+    ended = False
+    for _ in range(50):
+        q = ctx.docker.exec(c, ["systemctl", "is-active", "n2d-sc.scope"], timeout=30)
+        if q.stdout.strip() != "active":
+            ended = True
+            break
+        time.sleep(0.1)
+    r.check("scope gone after its process exited", ended, q.output().strip())
+    failed = _failed_units(ctx, c)
+    r.check("no failed units", not failed, " ".join(failed) or "none")
+    _finish(ctx, c, r)
+
+
+@scenario("patched-session", images=("sid-patched-pam",), order=112,
+          doc="known limit fixed by 0010: `su -l` gets a logind session (pam_systemd) without a cgroup; "
+              "a regular user gets user@UID.service with a running `systemctl --user`")
+def patched_session(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    p = ctx.docker.exec(c, ["su", "-l", "root", "-c", "echo sid=$XDG_SESSION_ID rt=$XDG_RUNTIME_DIR"], timeout=60)
+    r.check("su -l root: XDG_SESSION_ID set", "sid=" in p.stdout and "sid= " not in p.stdout,
+            p.output().strip()[-300:])
+    p = ctx.docker.exec(c, ["useradd", "-m", "n2duser"], timeout=30)
+    r.check("useradd n2duser", p.returncode == 0, p.output().strip())
+    p = ctx.docker.exec(c, ["su", "-l", "n2duser", "-c",
+                            "systemctl --user is-system-running --wait"], timeout=90)
+    r.check("su -l n2duser: systemctl --user is-system-running = running",
+            p.stdout.strip().endswith("running"), p.output().strip()[-300:])
+    failed = _failed_units(ctx, c)
+    r.check("no failed units", not failed, " ".join(failed) or "none")
+    _finish(ctx, c, r)
+
+
+@scenario("patched-forking-stop", images=PATCHED, order=113,
+          doc="known limit fixed by 0009: `systemctl stop` of a service whose main process forked "
+              "children also stops the children (same session), not only the main PID")
+def patched_forking_stop(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", "n2d-forky", "/bin/sh", "-c",
+                            "sleep 1001 & sleep 1002 & exec sleep 1003"], timeout=60)
+    r.check("forking test service started", p.returncode == 0, p.output().strip())
+    time.sleep(0.5)
+    before = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 100[123]"], timeout=30).stdout.strip()
+    r.check("3 processes before stop", before == "3", before)
+    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-forky"], timeout=60)
+    r.check("systemctl stop exit 0", p.returncode == 0, p.output().strip())
+    left = "?"
+    for _ in range(30):
+        left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 100[123]"], timeout=30).stdout.strip()
+        if left == "0":
+            break
+        time.sleep(0.1)
+    r.check("no process of the service left", left == "0", f"{left} left")
+    _finish(ctx, c, r)
 
 
 # The built-in restart scenario (5× docker restart with the image's Volumes) also on the patched kind.
