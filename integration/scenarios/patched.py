@@ -249,6 +249,18 @@ def patched_scope(ctx, img, r):
             break
         time.sleep(0.1)
     r.check("scope gone after its process exited", ended, q.output().strip())
+    # Across a daemon-reexec the scope's PIDs are deserialized and watched again.
+    p = ctx.docker.exec(c, ["sh", "-c", "systemd-run --scope -q --unit n2d-sc2 sleep 3 & sleep 1; "
+                            "systemctl daemon-reexec; systemctl is-active n2d-sc2.scope; wait"], timeout=60)
+    r.check("scope still active after daemon-reexec", p.stdout.strip().endswith("active"), p.output().strip())
+    ended = False
+    for _ in range(50):
+        q = ctx.docker.exec(c, ["systemctl", "is-active", "n2d-sc2.scope"], timeout=30)
+        if q.stdout.strip() != "active":
+            ended = True
+            break
+        time.sleep(0.1)
+    r.check("scope gone after its process exited (after daemon-reexec)", ended, q.output().strip())
     failed = _failed_units(ctx, c)
     r.check("no failed units", not failed, " ".join(failed) or "none")
     _finish(ctx, c, r)
