@@ -128,6 +128,34 @@ fn whiteouts_and_opaque_dirs_across_layers() {
 }
 
 #[test]
+fn layers_stored_out_of_order_are_stacked_in_image_order() {
+    // Layer 2 deletes /usr/local/bin/nixos2docker and opaques /etc; layer 3 puts the init back. Stored
+    // last-to-first (manifest first), a streaming reader must still stack 1, 2, 3.
+    let layers = vec![
+        base_layer(&systemd_bin(262, Some("262.1"))),
+        layer(&[
+            file("usr/local/bin/.wh.nixos2docker", 0o644, b""),
+            E::Dir("etc", 0o755),
+            file("etc/.wh..wh..opq", 0o644, b""),
+        ]),
+        init_layer(),
+    ];
+    let mut reports = Vec::new();
+    for (shuffled, gz) in [(false, false), (true, false), (true, true)] {
+        let mut img = Img::new(layers.clone());
+        img.shuffled = shuffled;
+        let bytes = docker_archive(&img);
+        let bytes = if gz { gzip(&bytes) } else { bytes };
+        let r = run(&write("order", "img.tar", &bytes));
+        assert_eq!(r.exit_code, 0, "{}", inspect::report::text(&r));
+        assert_eq!(r.boot.resolved.as_deref(), Some("/usr/local/bin/nixos2docker"));
+        assert_eq!(r.layers[0].diff_id, format!("sha256:{}", img.diff_ids()[0]));
+        reports.push((r.files, r.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()));
+    }
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "{reports:?}");
+}
+
+#[test]
 fn whiteout_of_the_entrypoint_and_of_systemd() {
     // The top layer deletes /init: the entrypoint is gone, /usr/local/bin/nixos2docker is still there.
     let img = Img::new(vec![

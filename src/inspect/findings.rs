@@ -210,7 +210,8 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             "rebuild with fewer layers (dockerTools: maxLayers = 100; Dockerfile: merge RUN steps)",
         );
     } else {
-        j.ok("layers", format!("{n} layers (Docker accepts up to {MAX_LAYERS})"));
+        let plural = if n == 1 { "" } else { "s" };
+        j.ok("layers", format!("{n} layer{plural} (Docker accepts up to {MAX_LAYERS})"));
     }
     for (layer, paths) in &facts.escaping {
         j.error(
@@ -499,7 +500,12 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
     } else {
         j.warn(
             "volumes",
-            "/run is not a volume: systemd needs a writable /run it can own (the init exits 12 without one)",
+            if our_init && !direct_systemd {
+                "/run is not a volume: systemd needs a writable /run it can own (the init exits 12 without one)"
+            } else {
+                "/run is not a volume: systemd needs a writable /run it can own, and cannot mount one without \
+                 CAP_SYS_ADMIN"
+            },
             "declare VOLUME /run /run/lock /tmp in the image (the docker run line passes --tmpfs /run)",
         );
         j.flag("--tmpfs /run");

@@ -163,12 +163,20 @@ pub struct Img {
     pub config: Value,
     pub gzip_layers: bool,
     pub tag: Option<String>,
+    /// Write manifest.json first and the layers last-to-first (as `docker save` orders blobs by digest).
+    pub shuffled: bool,
 }
 
 impl Img {
     pub fn new(layers: Vec<Vec<u8>>) -> Img {
         let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
-        Img { config: good_config(&diff_ids), layers, gzip_layers: false, tag: Some("nixos2docker-test:latest".into()) }
+        Img {
+            config: good_config(&diff_ids),
+            layers,
+            gzip_layers: false,
+            tag: Some("nixos2docker-test:latest".into()),
+            shuffled: false,
+        }
     }
 
     pub fn diff_ids(&self) -> Vec<String> {
@@ -200,16 +208,27 @@ pub fn docker_archive(img: &Img) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let config = serde_json::to_vec(&img.config).unwrap();
     let config_name = format!("{}.json", sha(&config));
+    let mut members = Vec::new();
     let mut layer_names = Vec::new();
-    for (i, blob) in img.blobs().iter().enumerate() {
+    for (i, blob) in img.blobs().into_iter().enumerate() {
         let name = format!("{:064x}/layer.tar", i + 1);
-        append(&mut b, &name, blob);
-        layer_names.push(name);
+        layer_names.push(name.clone());
+        members.push((name, blob));
     }
-    append(&mut b, &config_name, &config);
     let manifest =
         json!([{ "Config": config_name, "RepoTags": img.tag.iter().collect::<Vec<_>>(), "Layers": layer_names }]);
-    append(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let manifest = ("manifest.json".to_string(), serde_json::to_vec(&manifest).unwrap());
+    if img.shuffled {
+        members.reverse();
+        members.insert(0, manifest);
+        members.insert(1, (config_name, config));
+    } else {
+        members.push((config_name, config));
+        members.push(manifest);
+    }
+    for (name, data) in members {
+        append(&mut b, &name, &data);
+    }
     b.into_inner().unwrap()
 }
 
