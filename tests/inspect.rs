@@ -78,6 +78,22 @@ fn docker_archive_gzip_outer_and_gzip_layers() {
 }
 
 #[test]
+fn docker25_save_format() {
+    let img = good_image();
+    let bytes = docker25_archive(&img);
+    let r = run(&write("d25", "img.tar", &bytes));
+    assert_good(&r);
+    assert_eq!(r.format, inspect::image::Format::DockerArchive);
+    // Layer blobs are named by digest: a changed byte is a digest mismatch, not only a diff_id mismatch.
+    let needle = b"ID=debian";
+    let i = bytes.windows(needle.len()).position(|w| w == needle).unwrap();
+    let mut bad = bytes.clone();
+    bad[i] = b'X';
+    let e = inspect::inspect(&write("d25-bad", "img.tar", &bad)).unwrap_err().to_string();
+    assert!(e.contains("digest mismatch") && e.contains("expected sha256:"), "{e}");
+}
+
+#[test]
 fn oci_layout_directory_tar_and_targz() {
     let mut img = good_image();
     img.gzip_layers = true;

@@ -293,3 +293,19 @@ pub fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&base).unwrap();
     base
 }
+
+/// What `docker save` writes since Docker 25: an OCI layout plus a docker-archive manifest.json whose config
+/// and layers are `blobs/sha256/…` paths.
+pub fn docker25_archive(img: &Img) -> Vec<u8> {
+    let files = oci_files(img);
+    let config = serde_json::to_vec(&img.config).unwrap();
+    let layers: Vec<String> = img.blobs().iter().map(|b| format!("blobs/sha256/{}", sha(b))).collect();
+    let manifest = json!([{ "Config": format!("blobs/sha256/{}", sha(&config)),
+                            "RepoTags": img.tag.iter().collect::<Vec<_>>(), "Layers": layers }]);
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        append(&mut b, &name, &data);
+    }
+    append(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    b.into_inner().unwrap()
+}
