@@ -94,6 +94,44 @@ fn docker25_save_format() {
 }
 
 #[test]
+fn oci_nested_index_with_attestation_manifest() {
+    // buildx-style: index.json → an index blob listing an attestation (unknown/unknown) and the image.
+    let img = good_image();
+    let mut files = oci_files(&img);
+    let index = files.pop().unwrap();
+    assert_eq!(index.0, "index.json");
+    let inner: serde_json::Value = serde_json::from_slice(&index.1).unwrap();
+    let image_desc = inner["manifests"][0].clone();
+    let att_manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{}", sha(b"{}")), "size": 2},
+        "layers": []
+    }))
+    .unwrap();
+    files.push((format!("blobs/sha256/{}", sha(&att_manifest)), att_manifest.clone()));
+    let att_desc = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", sha(&att_manifest)), "size": att_manifest.len(),
+        "platform": {"architecture": "unknown", "os": "unknown"}});
+    let nested = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [att_desc, image_desc]}))
+    .unwrap();
+    files.push((format!("blobs/sha256/{}", sha(&nested)), nested.clone()));
+    let top = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": format!("sha256:{}", sha(&nested)), "size": nested.len(),
+                       "annotations": {"io.containerd.image.name": "nixos2docker-test:latest"}}]});
+    files.push(("index.json".into(), serde_json::to_vec(&top).unwrap()));
+    let dir = tempdir("oci-nested");
+    for (name, data) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    assert_good(&run(&dir));
+}
+
+#[test]
 fn oci_layout_directory_tar_and_targz() {
     let mut img = good_image();
     img.gzip_layers = true;

@@ -13,6 +13,11 @@
 //! configs against their `<sha256>.json` name, and every layer's uncompressed tar against the config's
 //! `rootfs.diff_ids`.
 //!
+//! Limits: at most 4 million entries per image and 64 MiB read of any one probed file; zstd-compressed layers
+//! and archives are refused. Memory grows with the number of paths (about 150 bytes each), not with the data;
+//! one exception is in the tar reader: a PAX or GNU long-name extension header is held whole, so a layer with
+//! a gigantic extension header (e.g. a gzip bomb) costs that much memory.
+//!
 //! # Exit codes
 //!
 //! | code | meaning |
@@ -61,7 +66,9 @@ pub fn run(opts: Options) -> u8 {
             report.exit_code
         }
         Err(e) => {
-            log::error!("inspect {}: {e}", opts.path.display());
+            // One line, whatever a parser put into its message.
+            let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            log::error!("inspect {}: {msg}", opts.path.display());
             EXIT_INVALID
         }
     }
