@@ -335,6 +335,13 @@ def main(argv=None) -> int:
         meta["wall_s"] = round(time.monotonic() - t_start, 1)
         if results or rc == 0:
             write_json(args.results, results, meta)
+    d = meta.get("docker")
+    if d:
+        print(f"docker {d['server_version']} ({'private dockerd' if d['private'] else d['docker_host']}): "
+              f"cgroup v{d['cgroup_version']} ({d['cgroup_driver']}), "
+              f"{d['runc_version'] or 'runc ' + str(d['runc_commit'])}, kernel {d['kernel']}")
+    for name, im in (meta.get("images") or {}).items():
+        print(f"image {name}: {im['tag']} (systemd {im['systemd_package']})")
     print(table(results))
     p, f, s = counts(results)
     print(f"\nresults: {args.results}  (wall {meta['wall_s']:.1f}s)")

@@ -140,6 +140,7 @@ class Docker:
         t0 = time.monotonic() if t0 is None else t0
         deadline = t0 + timeout
         last = ""
+        runtime_errors = 0
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -150,6 +151,10 @@ class Docker:
             if ans in BOOTED_STATES:
                 return time.monotonic() - t0, ans
             last = p.output()
+            # `exec` itself failing (not systemctl) over and over will not get better by waiting
+            runtime_errors = runtime_errors + 1 if "OCI runtime exec failed" in last else 0
+            if runtime_errors >= 20:
+                return time.monotonic() - t0, f"exec-failed({last.strip()[:200]})"
             if p.timed_out:
                 continue
             st = self.state(c)
