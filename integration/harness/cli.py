@@ -157,14 +157,17 @@ def select(args) -> list:
 
 
 def list_scenarios() -> None:
-    print("Scenarios (NAME  image kinds  — what it proves):")
-    for sc in ordered_scenarios():
+    scs = ordered_scenarios()
+    w = max([len(sc.name) for sc in scs] + [len(k) for k in IMAGE_KINDS] + [4])
+    wk = max([len(",".join(sc.images)) for sc in scs] + [5])
+    print(f"Scenarios ({'NAME':<{w - 1}} {'IMAGE KINDS':<{wk}} WHAT IT PROVES):")
+    for sc in scs:
         kinds = ",".join(sc.images) or "-"
         doc = " ".join(sc.doc.split())
-        print(f"  {sc.name:<18} {kinds:<22} {doc}")
+        print(f"  {sc.name:<{w}} {kinds:<{wk}} {doc}")
     print("\nImage kinds:")
     for k in IMAGE_KINDS.values():
-        print(f"  {k.name:<18} suite={k.suite:<8} patched={str(k.patched).lower():<5} {k.description}")
+        print(f"  {k.name:<{w}} suite={k.suite:<8} patched={str(k.patched).lower():<5} {k.description}")
 
 
 def build_binary(ctx: Context) -> None:
