@@ -53,7 +53,8 @@ Scenarios
 
 A scenario function receives ``ctx`` (``harness.cli.Context``: ``.docker`` container helpers,
 ``.image(kind, volumes=True)``, ``.repo``, ``.cache_dir``, ``.profile``, ``.TMPFS_FLAGS``,
-``.STOCK_RW_FLAGS``, ``.check_capeff``), ``img`` (a built ``harness.images.Image``: ``.tag``,
+``.STOCK_RW_FLAGS``, ``.check_capeff``, ``.podman()`` — a ``harness.podman.Podman`` with the same
+helpers plus ``.load(img)``, or Skip —, ``.mkdtemp(prefix)`` — removed at exit), ``img`` (a built ``harness.images.Image``: ``.tag``,
 ``.kind`` (the ImageKind), ``.boot_flags``) and ``r`` (a ``harness.report.Result``: ``r.check(name, ok,
 detail)``, ``r.exit_code``, ``r.boot_s``, ``r.stop_s``, ``r.evidence(text)``, ``r.note(text)``,
 ``r.extra[...]``).  The result passes when every check passed and at least one check ran; raising
@@ -63,6 +64,11 @@ once with ``img=None``.  Containers made through ``ctx.docker`` are removed afte
 at exit.  Lower ``order`` runs first (built-ins use 10..90).  ``add_images(NAME, [KIND…])`` runs an
 existing scenario on more kinds: the built-in ones use ``img.boot_flags`` and ``img.kind.patched``,
 so e.g. ``add_images("restart", ["sid-patched"])`` works unchanged.
+
+Other helpers: ``harness.docker`` (``DOCKER_DEFAULT_CAPEFF``, ``BOOTED_STATES``, ``mask_names``),
+``harness.contract`` (exit codes of /work/contracts.md), ``harness.fixtures.privileged_runtime(ctx)``
+(flags every ``--privileged`` container needs on the private daemon of a host that lacks
+capabilities; empty elsewhere), ``harness.images.TMPFS_FLAGS`` / ``STOCK_RW_FLAGS``.
 """
 
 from __future__ import annotations
