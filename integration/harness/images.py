@@ -85,7 +85,9 @@ def command_overlay(cmd, timeout: float = 3600):
             raise Skip(f"{cmd[0]} is not executable")
         logdir = os.path.join(ctx.cache_dir, "logs")
         os.makedirs(logdir, exist_ok=True)
-        logfile = os.path.join(logdir, os.path.basename(exe) + ".log")
+        rel = os.path.relpath(exe, ctx.repo)
+        logname = rel.replace("/", "-") if not rel.startswith("..") else os.path.basename(exe)
+        logfile = os.path.join(logdir, logname + ".log")
         outfile = logfile + ".stdout"
         log(f"running {' '.join(cmd)} (log {logfile}) …")
         with open(logfile, "ab") as lf, open(outfile, "wb") as of:
