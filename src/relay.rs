@@ -37,12 +37,22 @@
 //!
 //! ## `docker exec` next to the relay
 //! `docker exec` processes join the container's namespaces, not systemd's: `ps` there shows the init as PID 1
-//! and systemd under it. The child's mount namespace starts as a copy of the container's, so /run is the same
-//! tmpfs and `systemctl`, `journalctl`, `busctl` work (they talk over /run/systemd/private and
-//! /run/systemd/journal, /run/dbus). Limits: PIDs differ between the two views (systemd reports its own
-//! numbering); mounts systemd makes later (e.g. /run/user/UID, /run/credentials) are not visible from
-//! `docker exec`; tools that hand systemd their own PID (`systemd-run --scope`, `systemd-notify` from an exec
-//! session) fail because systemd cannot see that PID. `nsenter -t <systemd's PID> -a` gives the inner view.
+//! and systemd under it. systemd's mount namespace starts as a copy of the container's, so /run is the same
+//! tmpfs: journald's files, /run/dbus and the sockets systemd creates at boot are shared. One is not usable:
+//! stock systemd refuses connections on /run/systemd/private from processes outside its PID namespace (their
+//! PID reads as 0 there: "Incoming private connection from unprivileged client, refusing"), and systemctl run
+//! as root tries that socket first. So once systemd has created it, the relay bind-mounts /dev/null over
+//! /run/systemd/private in the container's mount namespace only; systemctl in `docker exec` then falls back to
+//! the D-Bus system bus, and `docker exec C systemctl …` (and the image's healthcheck) work.
+//! Limits, all from the two PID views:
+//! - `docker exec … systemctl` needs a D-Bus broker in the image (dbus or dbus-broker, normally pulled in);
+//!   without one use `docker exec C nsenter -t <systemd's PID> -p systemctl …`. `journalctl` works either way.
+//! - PIDs differ: systemctl shows systemd's numbering (journald's MainPID is small), `ps` in `docker exec` the
+//!   container's. `nsenter -t <systemd's PID> -p -m` gives systemd's view.
+//! - Mounts systemd makes later (/run/user/UID, /run/credentials, …) are not visible from `docker exec`.
+//! - Tools that hand systemd their own PID from a `docker exec` session fail: `systemd-run --scope`,
+//!   `systemd-notify`, `loginctl` sessions; `systemd-run` without `--scope` works (systemd starts the unit).
+//! - `nixos2docker doctor` under `docker exec` sees the init, not systemd, as PID 1.
 
 use crate::exec::Prepared;
 use crate::signals::{self, Guard};
@@ -200,9 +210,20 @@ const HOLD_POLL: Duration = Duration::from_millis(10);
 /// Start `target` as PID 1 of a new PID + mount namespace and relay to it until it ends. Returns the init's
 /// exit code; an error before systemd runs.
 pub fn run(target: &Prepared, signals: &Guard) -> Result<u8, RelayError> {
-    let child = spawn(target, signals)?;
+    let proxy = proxy_listener();
+    let child = match spawn(target, signals, proxy.as_ref().map(AsRawFd::as_raw_fd)) {
+        Ok(child) => child,
+        Err(e) => {
+            if proxy.is_some() {
+                let _ = std::fs::remove_file(PROXY_SOCKET);
+            }
+            return Err(e);
+        }
+    };
+    let proxy_ok = proxy.is_some();
+    drop(proxy); // the proxy in systemd's namespace has its own copy
     log::info!("relay: systemd is PID 1 of a new PID namespace (PID {child} here); SIGTERM → SIGRTMIN+3");
-    Ok(supervise(child))
+    Ok(supervise(child, proxy_ok))
 }
 
 // Stages the child reports through the error pipe.
@@ -219,7 +240,7 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-fn spawn(target: &Prepared, signals: &Guard) -> Result<Pid, RelayError> {
+fn spawn(target: &Prepared, signals: &Guard, proxy: Option<i32>) -> Result<Pid, RelayError> {
     use nix::sched::CloneFlags;
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| RelayError::Setup { stage: "pipe", errno })?;
@@ -228,7 +249,7 @@ fn spawn(target: &Prepared, signals: &Guard) -> Result<Pid, RelayError> {
     signals.block_all();
     let wr_fd = wr.as_raw_fd();
     let mut stack = vec![0u8; 256 * 1024];
-    let cb = Box::new(|| child(target, signals, wr_fd));
+    let cb = Box::new(|| child(target, signals, wr_fd, proxy));
     // SAFETY: the child runs on its own stack in a copy of this single-threaded process (no CLONE_VM) and
     // either execs or _exits.
     let pid = unsafe {
@@ -268,7 +289,7 @@ fn read_report(rd: &OwnedFd) -> Option<(u8, Errno)> {
 }
 
 /// PID 1 of the new namespaces. System calls only; never returns.
-fn child(target: &Prepared, signals: &Guard, report: i32) -> isize {
+fn child(target: &Prepared, signals: &Guard, report: i32, proxy: Option<i32>) -> isize {
     use nix::mount::{MsFlags, mount};
     let fail = |stage: u8, errno: Errno| -> isize {
         let mut msg = [stage, 0, 0, 0, 0];
@@ -287,6 +308,12 @@ fn child(target: &Prepared, signals: &Guard, report: i32) -> isize {
         return fail(STAGE_PROC, e);
     }
     let _ = nix::unistd::setsid();
+    if let Some(listener) = proxy {
+        // SAFETY: fork(2) in this single-threaded process; the child only runs proxy_main and never returns.
+        if unsafe { libc::fork() } == 0 {
+            proxy_main(listener, signals);
+        }
+    }
     let errno = target.exec(Some(report), signals);
     fail(STAGE_EXEC, errno)
 }
@@ -317,13 +344,128 @@ fn accepted_by(child: Pid, signal: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{child}/status")).is_ok_and(|s| accepts(&s, signal))
 }
 
+/// systemd's private socket. Stock systemd refuses connections on it from processes outside its PID namespace
+/// ("Incoming private connection from unprivileged client, refusing": their PID is 0 there), and systemctl
+/// run as root only ever uses this socket (no fallback to the D-Bus system bus).
+pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
+/// The relay's stand-in for it, served from inside systemd's PID namespace (see [`proxy_main`]).
+pub const PROXY_SOCKET: &str = "/run/nixos2docker/systemd-private";
+const COVER_POLL: Duration = Duration::from_millis(50);
+const COVER_LIMIT: Duration = Duration::from_secs(300);
+
+/// The listening socket of the proxy, made before the clone so the proxy inherits it.
+fn proxy_listener() -> Option<std::os::unix::net::UnixListener> {
+    let _ = std::fs::create_dir_all("/run/nixos2docker");
+    let _ = std::fs::remove_file(PROXY_SOCKET);
+    std::os::unix::net::UnixListener::bind(PROXY_SOCKET)
+        .inspect_err(|e| log::warn!("relay: cannot create {PROXY_SOCKET} ({e}): systemctl in docker exec will fail"))
+        .ok()
+}
+
+/// The proxy: a process in systemd's PID and mount namespaces (forked by its PID 1 right before execve, so
+/// systemd adopts it and stops it at shutdown like any other process) that accepts root clients on
+/// [`PROXY_SOCKET`] and splices each to systemd's real private socket. systemd sees the proxy's PID, which it
+/// can resolve, and uid 0. Clients other than root are refused, since systemd would take them for root. File
+/// descriptors passed in messages (SCM_RIGHTS) are not carried over.
+fn proxy_main(listener: i32, signals: &Guard) -> ! {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    // Only the listening socket stays open (not the relay's error pipe); signals as for any other process.
+    // SAFETY: close_range(2) on fds of this process, which owns them all.
+    unsafe {
+        if listener > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, listener as u32 - 1, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, listener as u32 + 1, u32::MAX, 0u32);
+        libc::prctl(libc::PR_SET_NAME, c"n2d-sd-proxy".as_ptr());
+    }
+    signals.reset_for_exec();
+    let _ = nix::unistd::chdir("/");
+    // SAFETY: the fd was inherited through fork and is owned by nothing else in this process.
+    let listener = unsafe { UnixListener::from_raw_fd(listener) };
+    fn splice(client: UnixStream) -> std::io::Result<()> {
+        let server = UnixStream::connect(PRIVATE_SOCKET)?;
+        let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
+        let up = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_server);
+            let _ = to_server.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut &server, &mut &client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+        let _ = up.join();
+        Ok(())
+    }
+    for client in listener.incoming().flatten() {
+        if peer_uid(&client) == Some(0) {
+            let _ = std::thread::Builder::new().spawn(move || splice(client));
+        }
+    }
+    // SAFETY: _exit(2).
+    unsafe { libc::_exit(0) }
+}
+
+/// SO_PEERCRED's uid of a connected unix socket.
+fn peer_uid(sock: &std::os::unix::net::UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) writes at most `len` bytes into `cred`.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(cred.uid)
+}
+
+/// Points [`PRIVATE_SOCKET`] at the proxy in the container's mount namespace (where `docker exec` lands) once
+/// systemd has created it, by bind-mounting [`PROXY_SOCKET`] over it there. systemd's mount namespace is
+/// private, so systemd, its services and the proxy keep the real socket.
+struct Cover {
+    pending: bool,
+}
+
+impl Cover {
+    fn poll(&mut self, since: Instant) {
+        use std::os::unix::fs::FileTypeExt;
+        if !self.pending {
+            return;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(PRIVATE_SOCKET) else {
+            if since.elapsed() > COVER_LIMIT {
+                self.pending = false;
+                log::warn!("relay: {PRIVATE_SOCKET} did not appear; systemctl in docker exec will not work");
+            }
+            return;
+        };
+        self.pending = false;
+        if !meta.file_type().is_socket() {
+            return;
+        }
+        let bind = nix::mount::MsFlags::MS_BIND;
+        match nix::mount::mount(Some(PROXY_SOCKET), PRIVATE_SOCKET, None::<&str>, bind, None::<&str>) {
+            Ok(()) => log::info!("relay: systemctl in docker exec reaches systemd through {PROXY_SOCKET}"),
+            Err(e) => log::warn!("relay: cannot bind {PROXY_SOCKET} over {PRIVATE_SOCKET}: {e}"),
+        }
+    }
+}
+
 /// Relay signals to `child` and reap until it ends; the init's exit code.
-fn supervise(child: Pid) -> u8 {
+fn supervise(child: Pid, proxy: bool) -> u8 {
     let started = Instant::now();
     let own_pid = std::process::id() as i32;
     let mut held: Vec<(i32, i32)> = Vec::new(); // (received, to send)
+    let mut cover = Cover { pending: proxy };
     loop {
-        if let Some((sig, code, sender)) = next_signal((!held.is_empty()).then_some(HOLD_POLL)) {
+        let timeout = match (held.is_empty(), cover.pending) {
+            (false, _) => Some(HOLD_POLL),
+            (true, true) => Some(COVER_POLL),
+            (true, false) => None,
+        };
+        if let Some((sig, code, sender)) = next_signal(timeout) {
             if let Some(to) = forward_as(sig, code, sender, own_pid) {
                 held.push((sig, to));
             }
@@ -353,6 +495,7 @@ fn supervise(child: Pid) -> u8 {
             unsafe { libc::kill(child.as_raw(), to) };
             false
         });
+        cover.poll(started);
     }
 }
 

@@ -63,7 +63,9 @@ impl Relay {
         std::fs::write(&cfg, config).unwrap();
         let script = "set -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\nexec \"$@\"";
         let mut cmd = Command::new("unshare");
-        cmd.args(["--pid", "--mount", "--fork", "--mount-proc", "--propagation", "private", "--", "sh", "-c"]);
+        // --kill-child: if the test gives up on a hung run and kills unshare, the namespace goes with it.
+        cmd.args(["--pid", "--mount", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"]);
+        cmd.args(["sh", "-c"]);
         cmd.args([script, "sh"]).args(launcher).arg(BIN).args(["init", "--config", cfg.to_str().unwrap()]);
         cmd.args(args).env("FAKE_LOG", dir.join("log")).env("FAKE_TARGET_REPORT", dir.join("report.json"));
         cmd.envs(env.iter().copied()).env_remove("container");
