@@ -33,6 +33,7 @@ echo "pid $$" >> "$log"
 echo "proc1 $(cat /proc/1/comm)" >> "$log"
 echo "mask $(grep SigBlk /proc/self/status | cut -f2)" >> "$log"
 echo started >> "$log"
+if [ -n "$FAKE_PRIVATE" ]; then python3 -c "$FAKE_PRIVATE" & fi
 sleep "${FAKE_DELAY:-0}"
 trap 'echo TERM >> "$log"' TERM
 trap 'echo HUP >> "$log"' HUP
@@ -241,4 +242,63 @@ fn never_execs_and_patched_is_never_relayed_in_auto() {
         assert!(!err.contains("relay mode"), "{name}: {err}");
         assert!(err.contains("exec, no relay"), "{name}: {err}");
     }
+}
+
+/// Stands in for systemd's private socket: answers each connection with the peer's PID and uid as this (inner)
+/// PID namespace sees them, then what the client sent.
+const PRIVATE_SERVER: &str = r#"
+import os, socket, struct
+os.makedirs("/run/systemd", exist_ok=True)
+s = socket.socket(socket.AF_UNIX)
+s.bind("/run/systemd/private")
+s.listen()
+open(os.environ["FAKE_LOG"], "a").write("private\n")
+while True:
+    c, _ = s.accept()
+    pid, uid, gid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    got = c.recv(100).decode()
+    c.sendall(f"pid={pid} uid={uid} got={got}".encode())
+    c.close()
+"#;
+
+const PRIVATE_CLIENT: &str = r#"
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/systemd/private")
+s.sendall(b"hello")
+print(s.recv(100).decode())
+"#;
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn the_private_socket_reaches_systemd_from_the_outer_namespace_through_the_proxy() {
+    assert!(Command::new("python3").arg("--version").output().is_ok(), "this test needs python3");
+    let mut r = Relay::start("private", STOCK, &[], &["--relay=always"], &[("FAKE_PRIVATE", PRIVATE_SERVER)]);
+    r.wait_log("ready");
+    r.wait_log("private");
+    // Like `docker exec`: the namespaces of the init (the outer PID and mount namespace), not systemd's.
+    let client = |user: &[&str]| {
+        let init = r.init_pid().to_string();
+        let out = Command::new("nsenter")
+            .args(["-t", &init, "-m", "-p", "--"])
+            .args(user)
+            .args(["python3", "-c", PRIVATE_CLIENT])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let t = Instant::now();
+    let mut answer = client(&[]);
+    while !answer.starts_with("pid=") && t.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(50)); // the relay binds the proxy once the socket exists
+        answer = client(&[]);
+    }
+    assert!(answer.starts_with("pid=") && !answer.starts_with("pid=0 "), "a PID systemd can see: {answer}");
+    assert!(answer.ends_with("uid=0 got=hello"), "{answer}");
+    let nobody = client(&["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]);
+    assert!(!nobody.contains("got="), "non-root clients must be refused: {nobody}");
+    r.kill_init(libc::SIGTERM);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 0, "{err}\n{log}");
+    assert!(err.contains("systemctl in docker exec reaches systemd through"), "{err}");
 }
