@@ -38,20 +38,22 @@
 //! ## `docker exec` next to the relay
 //! `docker exec` processes join the container's namespaces, not systemd's: `ps` there shows the init as PID 1
 //! and systemd under it. systemd's mount namespace starts as a copy of the container's, so /run is the same
-//! tmpfs: journald's files, /run/dbus and the sockets systemd creates at boot are shared. One is not usable:
-//! stock systemd refuses connections on /run/systemd/private from processes outside its PID namespace (their
-//! PID reads as 0 there: "Incoming private connection from unprivileged client, refusing"), and systemctl run
-//! as root tries that socket first. So once systemd has created it, the relay bind-mounts /dev/null over
-//! /run/systemd/private in the container's mount namespace only; systemctl in `docker exec` then falls back to
-//! the D-Bus system bus, and `docker exec C systemctl …` (and the image's healthcheck) work.
-//! Limits, all from the two PID views:
-//! - `docker exec … systemctl` needs a D-Bus broker in the image (dbus or dbus-broker, normally pulled in);
-//!   without one use `docker exec C nsenter -t <systemd's PID> -p systemctl …`. `journalctl` works either way.
-//! - PIDs differ: systemctl shows systemd's numbering (journald's MainPID is small), `ps` in `docker exec` the
-//!   container's. `nsenter -t <systemd's PID> -p -m` gives systemd's view.
-//! - Mounts systemd makes later (/run/user/UID, /run/credentials, …) are not visible from `docker exec`.
-//! - Tools that hand systemd their own PID from a `docker exec` session fail: `systemd-run --scope`,
-//!   `systemd-notify`, `loginctl` sessions; `systemd-run` without `--scope` works (systemd starts the unit).
+//! tmpfs: journald's files and sockets, /run/dbus and the varlink sockets are shared; `journalctl` and
+//! `busctl` (over D-Bus) work. systemctl (and systemd-run, systemd-analyze) run as root only use
+//! /run/systemd/private, and stock systemd refuses clients on it whose PID it cannot see ("Incoming private
+//! connection from unprivileged client, refusing"; their PID is 0 in its namespace). So the relay runs a small
+//! proxy inside systemd's PID namespace (`n2d-sd-proxy`, forked by systemd's PID 1 right before execve, so
+//! systemd adopts and stops it) listening on /run/nixos2docker/systemd-private, and once systemd has created
+//! its socket, bind-mounts the proxy's socket over /run/systemd/private in the container's mount namespace
+//! only. `docker exec C systemctl …` and the image's healthcheck then work as with exec mode; systemd and its
+//! services keep the real socket. Limits:
+//! - the proxy forwards root clients only (systemd would take every proxied client for root), and does not
+//!   carry file descriptors passed inside messages (e.g. `systemd-run --pty` from `docker exec`);
+//! - PIDs differ between the views: systemctl shows systemd's numbering, `ps` in `docker exec` the container's;
+//!   `nsenter -t <systemd's PID> -p -m` gives systemd's view;
+//! - mounts systemd makes later (/run/user/UID, /run/credentials, …) are not visible from `docker exec`;
+//! - tools that hand systemd their own PID from a `docker exec` session fail (`systemd-run --scope`,
+//!   `systemd-notify`);
 //! - `nixos2docker doctor` under `docker exec` sees the init, not systemd, as PID 1.
 
 use crate::exec::Prepared;
@@ -348,7 +350,7 @@ fn accepted_by(child: Pid, signal: i32) -> bool {
 /// ("Incoming private connection from unprivileged client, refusing": their PID is 0 there), and systemctl
 /// run as root only ever uses this socket (no fallback to the D-Bus system bus).
 pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
-/// The relay's stand-in for it, served from inside systemd's PID namespace (see [`proxy_main`]).
+/// The relay's stand-in for it, served from inside systemd's PID namespace (see `proxy_main`).
 pub const PROXY_SOCKET: &str = "/run/nixos2docker/systemd-private";
 const COVER_POLL: Duration = Duration::from_millis(50);
 const COVER_LIMIT: Duration = Duration::from_secs(300);
