@@ -116,7 +116,10 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
     );
     let prepared = crate::exec::prepare(&target, argv, env)?;
     if let Decision::Relay { fallback } = decision {
-        match relay::run(&prepared, &signals) {
+        let cg = &facts.cgroups;
+        let own_cgroup =
+            (cg.kind == probe::CgroupKind::Unified && cg.writable && cg.private_ns).then_some("/sys/fs/cgroup");
+        match relay::run(&prepared, &signals, own_cgroup) {
             Ok(code) => return Ok(code),
             Err(e @ RelayError::Setup { .. }) if fallback => {
                 log::warn!("{e}");

@@ -211,7 +211,11 @@ const HOLD_POLL: Duration = Duration::from_millis(10);
 
 /// Start `target` as PID 1 of a new PID + mount namespace and relay to it until it ends. Returns the init's
 /// exit code; an error before systemd runs.
-pub fn run(target: &Prepared, signals: &Guard) -> Result<u8, RelayError> {
+/// `cgroup_root`: the container's own writable cgroup2 directory (a private cgroup namespace), if any.
+pub fn run(target: &Prepared, signals: &Guard, cgroup_root: Option<&str>) -> Result<u8, RelayError> {
+    if let Some(root) = cgroup_root {
+        enter_init_scope(root);
+    }
     let proxy = proxy_listener();
     let child = match spawn(target, signals, proxy.as_ref().map(AsRawFd::as_raw_fd)) {
         Ok(child) => child,
@@ -226,6 +230,20 @@ pub fn run(target: &Prepared, signals: &Guard) -> Result<u8, RelayError> {
     drop(proxy); // the proxy in systemd's namespace has its own copy
     log::info!("relay: systemd is PID 1 of a new PID namespace (PID {child} here); SIGTERM → SIGRTMIN+3");
     Ok(supervise(child, proxy_ok))
+}
+
+/// Move the init into ROOT/init.scope, where systemd puts itself anyway, before starting systemd: cgroup v2
+/// allows enabling controllers for child cgroups only in a cgroup without processes of its own, and systemd
+/// cannot move the init out of its root cgroup itself (the init's PID is not in systemd's namespace).
+fn enter_init_scope(root: &str) {
+    let scope = format!("{root}/init.scope");
+    let moved = std::fs::create_dir(&scope)
+        .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+        .and_then(|()| std::fs::write(format!("{scope}/cgroup.procs"), "0"));
+    match moved {
+        Ok(()) => log::debug!("relay: moved to {scope}, so that systemd can enable controllers below {root}"),
+        Err(e) => log::warn!("relay: cannot move to {scope} ({e}): systemd may not enable cgroup controllers"),
+    }
 }
 
 // Stages the child reports through the error pipe.
