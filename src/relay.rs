@@ -21,9 +21,11 @@
 //! systemd, which is PID 1 there. The init then:
 //! - takes every signal with sigwaitinfo (all blocked, no handlers) and forwards each one sent by someone else
 //!   (kill(2), sigqueue(2), the terminal), translating **SIGTERM → SIGRTMIN+3** (systemd's halt). SIGINT and
-//!   SIGHUP are forwarded unchanged and keep systemd's meaning: SIGINT (Ctrl-C under `docker run -it`) starts
-//!   ctrl-alt-del.target, SIGHUP reloads systemd's configuration. Kernel-generated signals aimed at the init
-//!   itself (SIGCHLD, a SIGPIPE from its own writes) are not forwarded.
+//!   SIGHUP are forwarded unchanged and keep systemd's meaning, exactly as in exec mode: SIGINT (Ctrl-C under
+//!   `docker run -it`, `docker kill -s INT`) starts ctrl-alt-del.target, i.e. a reboot (exit 129 below, or 0
+//!   without CAP_SYS_BOOT); SIGHUP makes systemd reload its configuration. Use SIGTERM or SIGRTMIN+3 to stop.
+//!   Kernel-generated signals aimed at the init itself (SIGCHLD, a SIGPIPE from its own writes) are not
+//!   forwarded.
 //! - holds a signal until systemd accepts it (it shows as blocked or caught in /proc/PID/status), because the
 //!   kernel silently drops signals sent to a namespace's init that has no handler yet: a `docker stop` right
 //!   after `docker run` is not lost. After 5 s a signal is sent regardless.
