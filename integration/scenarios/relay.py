@@ -206,16 +206,21 @@ def relay_stop_sigterm(ctx, img, r):
 @scenario("relay-exit-code", images=STOCK, order=202,
           doc="stock systemd, relay (--cap-add SYS_ADMIN --cap-add SYS_BOOT + rw cgroup, so reboot(2) reaches "
               "the kernel): `systemctl exit 7` → container exit 7; `systemctl poweroff` → 0; "
-              "`systemctl reboot` → 129 (128+SIGHUP, see src/relay.rs)")
+              "`systemctl reboot` → 129 (128+SIGHUP, see src/relay.rs); `docker kill -s INT` (ctrl-alt-del) → 129")
 def relay_exit_code(ctx, img, r):
     flags = least_caps(ctx) + ["--cap-add", "SYS_BOOT"]
-    for verb, want in (("exit 7", 7), ("poweroff", 0), ("reboot", EXIT_REBOOT)):
+    for verb, want in (("exit 7", 7), ("poweroff", 0), ("reboot", EXIT_REBOOT), ("kill -s INT", EXIT_REBOOT)):
         c, boot_s, state = boot(ctx, img, r, flags, label=verb)
         if state not in BOOTED_STATES:
             continue
-        dt, code = timed_exit(ctx, c, lambda: in_container(ctx, c, ["systemctl"] + verb.split()))
-        r.extra[f"{verb.split()[0]}_s"] = round(dt, 3)
-        r.check(f"systemctl {verb} → exit {want}", code == want, f"exit {code} after {dt:.2f}s")
+        if verb.startswith("kill"):  # SIGINT = ctrl-alt-del.target = reboot, forwarded unchanged
+            dt, code = timed_exit(ctx, c, lambda: ctx.docker.cli(verb.split() + [c.name]))
+            verb = "docker " + verb
+        else:
+            dt, code = timed_exit(ctx, c, lambda: in_container(ctx, c, ["systemctl"] + verb.split()))
+        r.extra["sigint_s" if verb.startswith("docker") else f"{verb.split()[0]}_s"] = round(dt, 3)
+        r.check(f"{verb if verb.startswith('docker') else 'systemctl ' + verb} → exit {want}", code == want,
+                f"exit {code} after {dt:.2f}s")
         if verb == "exit 7":
             r.exit_code = code
         if code != want:
