@@ -12,10 +12,15 @@ import time
 import uuid
 
 from harness.docker import BOOTED_STATES
-from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS
+from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, command_overlay
 from harness.registry import ImageKind, add_images, register_image_kind, scenario
 
-PATCHED = ("sid-patched",)
+PATCHED = ("sid-patched", "trixie-patched")
+
+# Debian trixie (systemd 257.13) + patches/v257, built by `patches/build --version 257.13`.
+register_image_kind(ImageKind(
+    name="trixie-patched", suite="trixie", overlays=[command_overlay(["patches/build", "--version", "257.13"])],
+    patched=True, description="Debian trixie + patched systemd 257.13 tarball from patches/build"))
 
 # sid-patched plus libpam-systemd, so that `su -l` registers a logind session (patched-session).
 register_image_kind(ImageKind(
