@@ -136,6 +136,14 @@ impl Relay {
     }
 }
 
+impl Drop for Relay {
+    /// A failed assertion must not leave the namespace running: killing unshare kills it (--kill-child).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 const STOCK: &str = r#"{"target": "@FAKE@", "patched": false}"#;
 
 #[test]
