@@ -271,3 +271,16 @@ def relay_not_patched(ctx, img, r):
     r.check(f"… within {STOP_LIMIT_S} s", r.stop_s < STOP_LIMIT_S, f"{r.stop_s:.2f}s")
     if r.exit_code == 130:
         r.note("exec mode, --privileged: halt ends with 130 (SIGINT from reboot(2)), relay mode would map it to 0")
+
+
+@scenario("relay-tty", images=STOCK, order=205,
+          doc="relay with a terminal (`docker run -t`, --cap-add SYS_ADMIN + rw cgroup): boots to running, "
+              "systemd's status lines reach docker logs through /dev/console, docker kill -s TERM → exit 0 "
+              "in < 2 s")
+def relay_tty(ctx, img, r):
+    c, r.boot_s, state = boot(ctx, img, r, least_caps(ctx) + ["-t"])
+    relay_engaged(ctx, c, r)
+    logs = ctx.docker.logs(c, tail=400)
+    r.check("systemd's boot status in docker logs", "Reached target" in logs or "Started" in logs,
+            logs.strip().splitlines()[-1] if logs.strip() else "(no logs)")
+    kill_term(ctx, c, r)
