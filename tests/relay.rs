@@ -32,6 +32,7 @@ log=$FAKE_LOG
 echo "pid $$" >> "$log"
 echo "proc1 $(cat /proc/1/comm)" >> "$log"
 echo "mask $(grep SigBlk /proc/self/status | cut -f2)" >> "$log"
+echo "proxy $(test -S /run/nixos2docker/systemd-private && echo yes || echo no)" >> "$log"
 echo started >> "$log"
 if [ -n "$FAKE_PRIVATE" ]; then python3 -c "$FAKE_PRIVATE" & fi
 sleep "${FAKE_DELAY:-0}"
@@ -51,6 +52,19 @@ struct Relay {
 impl Relay {
     /// `unshare … sh -c 'mount tmpfs /run, /tmp; exec [launcher…] nixos2docker init --config CFG ARGS…'`.
     fn start(name: &str, config: &str, launcher: &[&str], args: &[&str], env: &[(&str, &str)]) -> Relay {
+        Relay::start_in(&[], "", name, config, launcher, args, env)
+    }
+
+    /// [`Relay::start`] with more unshare(1) options and setup lines.
+    fn start_in(
+        unshare: &[&str],
+        setup: &str,
+        name: &str,
+        config: &str,
+        launcher: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Relay {
         require_root();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("relay-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -62,12 +76,13 @@ impl Relay {
         let example = Path::new(BIN).parent().unwrap().join("examples/fake-target");
         let config = config.replace("@FAKE@", fake.to_str().unwrap()).replace("@EXAMPLE@", example.to_str().unwrap());
         std::fs::write(&cfg, config).unwrap();
-        let script = "set -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\nexec \"$@\"";
+        let script = format!("set -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\n{setup}\nexec \"$@\"");
         let mut cmd = Command::new("unshare");
+        cmd.args(unshare);
         // --kill-child: if the test gives up on a hung run and kills unshare, the namespace goes with it.
         cmd.args(["--pid", "--mount", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"]);
         cmd.args(["sh", "-c"]);
-        cmd.args([script, "sh"]).args(launcher).arg(BIN).args(["init", "--config", cfg.to_str().unwrap()]);
+        cmd.args([script.as_str(), "sh"]).args(launcher).arg(BIN).args(["init", "--config", cfg.to_str().unwrap()]);
         cmd.args(args).env("FAKE_LOG", dir.join("log")).env("FAKE_TARGET_REPORT", dir.join("report.json"));
         cmd.envs(env.iter().copied()).env_remove("container");
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
@@ -161,6 +176,7 @@ fn sigterm_reaches_systemd_as_sigrtmin3_and_its_exit_code_is_ours() {
     assert!(lines.contains(&"proc1 fake-systemd"), "its /proc must be a fresh one\n{log}");
     assert!(lines.contains(&"mask 0000000000000000"), "original (empty) signal mask\n{log}");
     assert!(lines.contains(&"RTMIN+3"), "SIGTERM must arrive as SIGRTMIN+3\n{log}");
+    assert!(lines.contains(&"proxy yes"), "the systemctl proxy's socket\n{log}");
     assert!(!lines.contains(&"TERM"), "SIGTERM must not arrive as such\n{log}");
     assert!(err.contains("relay: SIGTERM → SIGRTMIN+3 to systemd"), "{err}");
     assert!(err.contains("relay: SIGHUP to systemd"), "SIGHUP is forwarded unchanged: {err}");
@@ -309,4 +325,30 @@ fn the_private_socket_reaches_systemd_from_the_outer_namespace_through_the_proxy
     let (code, err, log) = r.finish();
     assert_eq!(code, 0, "{err}\n{log}");
     assert!(err.contains("systemctl in docker exec reaches systemd through"), "{err}");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn auto_falls_back_to_exec_when_no_pid_namespace_can_be_made_and_always_fails_with_21() {
+    // In a user namespace whose max_pid_namespaces is 0, root keeps CAP_SYS_ADMIN (so auto decides to relay)
+    // but clone(CLONE_NEWPID) fails with ENOSPC: the same situation as a seccomp or LSM policy that forbids it.
+    let userns = ["--user", "--map-root-user"];
+    let limit = "echo 0 > /proc/sys/user/max_pid_namespaces";
+    let mut r = Relay::start_in(&userns, limit, "fallback", STOCK, &[], &[], &[("FAKE_EXIT", "6")]);
+    r.wait_log("ready");
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", r.init_pid())).unwrap();
+    assert_eq!(comm.trim(), "fake-systemd", "fell back to exec: systemd is the namespace's PID 1");
+    r.kill_init(libc::SIGRTMIN() + 3);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 6, "{err}\n{log}");
+    assert!(err.contains("cannot start systemd in a new PID namespace (clone: ENOSPC"), "{err}");
+    assert!(err.contains("falling back to exec"), "{err}");
+    assert!(log.lines().any(|l| l == "pid 1"), "{log}");
+    assert!(log.lines().any(|l| l == "proxy no"), "the failed relay's proxy socket is removed\n{log}");
+
+    let r = Relay::start_in(&userns, limit, "fallback-always", STOCK, &[], &["--relay=always"], &[]);
+    let (code, err, log) = r.finish();
+    assert_eq!(code, 21, "{err}");
+    assert!(err.contains("ENOSPC"), "{err}");
+    assert!(!log.contains("ready"), "systemd must not start: {log}");
 }
