@@ -243,7 +243,12 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
         (None, _) => findings.push(Finding::ok("pid1", "running as PID 1")),
         (Some(p1), Mode::Running(state)) => findings.push(Finding::info(
             "pid1",
-            format!("PID 1 is {} (booted); system state: {}", p1.comm, state.as_deref().unwrap_or("unknown")),
+            format!(
+                "PID 1 is {} ({}); system state: {}",
+                p1.comm,
+                if p1.comm == "systemd" { "booted" } else { "relaying to systemd in a nested PID namespace" },
+                state.as_deref().unwrap_or("unknown")
+            ),
         )),
         (Some(p1), Mode::PreBoot) if INIT_SHIMS.contains(&p1.comm.as_str()) => {
             fail(&mut findings, Problem::UnderInitShim { pid1: p1.comm.clone() })

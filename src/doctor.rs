@@ -21,9 +21,18 @@ fn system_state() -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-pub fn mode_for(facts: &Facts, ask_state: impl FnOnce() -> Option<String>) -> Mode {
+/// Whether PID 1 is this very program: the init in relay mode, with systemd in a nested PID namespace
+/// (in exec mode the init has become systemd).
+fn pid1_is_our_relay() -> bool {
+    match (std::fs::read_link("/proc/1/exe"), std::fs::read_link("/proc/self/exe")) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+pub fn mode_for(facts: &Facts, relay_pid1: bool, ask_state: impl FnOnce() -> Option<String>) -> Mode {
     match &facts.pid1 {
-        Some(p1) if p1.comm == "systemd" => Mode::Running(ask_state()),
+        Some(p1) if p1.comm == "systemd" || relay_pid1 => Mode::Running(ask_state()),
         _ => Mode::PreBoot,
     }
 }
@@ -38,9 +47,9 @@ pub fn exit_code(report: &checks::Report) -> u8 {
 
 pub fn run(opts: Options) -> u8 {
     match &opts.snapshot {
-        None => report(&opts, &crate::sys::Live, system_state),
+        None => report(&opts, &crate::sys::Live, pid1_is_our_relay(), system_state),
         Some(path) => match crate::sys::Snapshot::load(path) {
-            Ok(snap) => report(&opts, &snap, || None),
+            Ok(snap) => report(&opts, &snap, false, || None),
             Err(e) => {
                 log::error!("{e}");
                 EXIT_CONFIG
@@ -49,7 +58,7 @@ pub fn run(opts: Options) -> u8 {
     }
 }
 
-fn report(opts: &Options, sys: &dyn System, ask_state: fn() -> Option<String>) -> u8 {
+fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() -> Option<String>) -> u8 {
     let env = std::env::var(crate::config::CONFIG_ENV).ok();
     let default_exists = std::path::Path::new(crate::config::DEFAULT_CONFIG_PATH).exists();
     let path = crate::config::locate(opts.config.as_deref(), env.as_deref(), default_exists);
@@ -67,7 +76,7 @@ fn report(opts: &Options, sys: &dyn System, ask_state: fn() -> Option<String>) -
             return EXIT_PROBE;
         }
     };
-    let mode = mode_for(&facts, ask_state);
+    let mode = mode_for(&facts, relay_pid1, ask_state);
     let (report, plan) = checks::preflight(&facts, &mode);
     let code = exit_code(&report);
     if opts.json {
