@@ -1,0 +1,212 @@
+"""Unit tests of the harness itself (no Docker, no root): python3 -m unittest discover -s integration/tests"""
+
+from __future__ import annotations
+
+import sys as _sys
+_sys.dont_write_bytecode = True
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INTEGRATION = os.path.dirname(HERE)
+REPO = os.path.dirname(INTEGRATION)
+sys.path.insert(0, INTEGRATION)
+
+from harness import registry  # noqa: E402
+from harness.docker import DOCKER_DEFAULT_CAPEFF, caps_mask, mask_names  # noqa: E402
+from harness.images import ImageBuilder, kind_boot_flags, STOCK_RW_FLAGS, TMPFS_FLAGS  # noqa: E402
+from harness.report import FAIL, PASS, SKIPPED, Result, counts, table  # noqa: E402
+from scenarios.core import mentions, strip_tmpfs  # noqa: E402
+
+
+class Ctx:
+    def __init__(self, cache_dir):
+        self.cache_dir = cache_dir
+        self.run_id = "test"
+        self.repo = REPO
+        with open(os.path.join(REPO, "module", "profile.json")) as f:
+            self.profile = json.load(f)
+
+
+class CapsTest(unittest.TestCase):
+    def test_docker_default_set(self):
+        # Docker's documented default list; the hex value is what every Docker on Linux shows.
+        self.assertEqual(DOCKER_DEFAULT_CAPEFF, 0xA80425FB)
+        self.assertEqual(len(mask_names(DOCKER_DEFAULT_CAPEFF)), 14)
+        self.assertNotIn("CAP_SYS_ADMIN", mask_names(DOCKER_DEFAULT_CAPEFF))
+
+    def test_mask_roundtrip(self):
+        names = ["CAP_SYS_ADMIN", "CAP_BPF", "CAP_CHOWN"]
+        self.assertEqual(sorted(mask_names(caps_mask(names))), sorted(names))
+
+
+class FlagsTest(unittest.TestCase):
+    def test_strip_tmpfs(self):
+        self.assertEqual(strip_tmpfs(TMPFS_FLAGS + STOCK_RW_FLAGS), STOCK_RW_FLAGS)
+        self.assertEqual(strip_tmpfs(["--tmpfs=/run", "--init"]), ["--init"])
+
+    def test_boot_flags(self):
+        stock = registry.IMAGE_KINDS["sid"]
+        patched = registry.IMAGE_KINDS["sid-patched"]
+        self.assertEqual(kind_boot_flags(stock), TMPFS_FLAGS + STOCK_RW_FLAGS)
+        self.assertEqual(kind_boot_flags(patched), TMPFS_FLAGS)
+
+    def test_mentions(self):
+        self.assertTrue(mentions("fix: add --tmpfs /run", ["--TMPFS /run"]))
+        self.assertFalse(mentions("nothing", ["--init"]))
+
+
+class RegistryTest(unittest.TestCase):
+    def test_duplicate_rejected_and_replace(self):
+        sc = registry.Scenario("t-dup", lambda *a: None, ["sid"])
+        registry.register_scenario(sc)
+        try:
+            with self.assertRaises(ValueError):
+                registry.register_scenario(registry.Scenario("t-dup", lambda *a: None, []))
+            registry.register_scenario(registry.Scenario("t-dup", lambda *a: None, []), replace=True)
+            self.assertEqual(registry.SCENARIOS["t-dup"].instances(), [("t-dup", None)])
+            registry.add_images("t-dup", ["trixie", "trixie"])
+            self.assertEqual(registry.SCENARIOS["t-dup"].images, ["trixie"])
+        finally:
+            registry.SCENARIOS.pop("t-dup", None)
+
+    def test_builtin_scenarios_listed(self):
+        import harness.cli
+        harness.cli.load_scenario_modules()
+        for name in ("stock-ro", "stock-rw", "no-tmpfs", "init-flag", "user-flag", "read-only",
+                     "doctor", "exec-path", "restart"):
+            self.assertIn(name, registry.SCENARIOS)
+            self.assertIn("sid", registry.SCENARIOS[name].images)
+            self.assertIn("trixie", registry.SCENARIOS[name].images)
+
+
+class ImagesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.ctx = Ctx(self.tmp.name)
+        self.b = ImageBuilder(self.ctx)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_rootfs_key_ignores_order_not_content(self):
+        k = self.b.rootfs_key("sid", ["systemd", "dbus"])
+        self.assertEqual(k, self.b.rootfs_key("sid", ["dbus", "systemd"]))
+        self.assertNotEqual(k, self.b.rootfs_key("trixie", ["systemd", "dbus"]))
+        self.assertNotEqual(k, self.b.rootfs_key("sid", ["systemd", "dbus", "procps"]))
+
+    def test_dockerfile_from_profile(self):
+        img = self.ctx.profile["image"]
+        df = self.b.dockerfile("n2d-base:sid-x", ["overlay0.tar"], True, registry.IMAGE_KINDS["sid"])
+        lines = df.splitlines()
+        self.assertEqual(lines[0], "FROM n2d-base:sid-x")
+        self.assertIn("ADD overlay0.tar /", lines)
+        self.assertIn("ADD nixos2docker-layer.tar /", lines)
+        self.assertIn('ENTRYPOINT ["/init"]', lines)
+        self.assertIn(f"STOPSIGNAL {img['stopSignal']}", lines)
+        self.assertIn('VOLUME ["/run", "/run/lock", "/tmp"]', lines)
+        self.assertTrue(any(ln.startswith("HEALTHCHECK ") and
+                            'CMD ["systemctl", "is-system-running", "--quiet"]' in ln for ln in lines))
+        self.assertIn(f'PATH={json.dumps(img["env"]["PATH"])}', df)
+        self.assertIn('"org.nixos2docker.systemd"="true"', df)
+        novol = self.b.dockerfile("b", [], False, registry.IMAGE_KINDS["sid"])
+        self.assertNotIn("VOLUME", novol)
+
+    def test_binary_layer(self):
+        binary = os.path.join(self.tmp.name, "bin")
+        with open(binary, "wb") as f:
+            f.write(b"\x7fELF fake")
+        self.ctx.binary = binary
+        out = os.path.join(self.tmp.name, "layer.tar")
+        self.b._binary_layer(out)
+        with tarfile.open(out) as t:
+            m = {x.name: x for x in t}
+            self.assertTrue(m["usr/local/bin/nixos2docker"].isreg())
+            self.assertEqual(m["usr/local/bin/nixos2docker"].mode & 0o777, 0o755)
+            self.assertEqual(m["usr/local/bin/nixos2docker"].uid, 0)
+            self.assertTrue(m["init"].issym())
+            self.assertEqual(m["init"].linkname, "/usr/local/bin/nixos2docker")
+
+    def test_overlay_normalised_for_usrmerge(self):
+        src = os.path.join(self.tmp.name, "o.tar.gz")
+        with tarfile.open(src, "w:gz") as t:
+            for name, kind in ((".", "dir"), ("./lib", "dir"), ("./lib/systemd", "dir"),
+                               ("./lib/systemd/systemd", "file"), ("./usr/bin/x", "file"),
+                               ("./sbin/init", "sym"), ("./lib/systemd/hard", "hard")):
+                ti = tarfile.TarInfo(name)
+                data = None
+                if kind == "dir":
+                    ti.type = tarfile.DIRTYPE
+                elif kind == "sym":
+                    ti.type, ti.linkname = tarfile.SYMTYPE, "/lib/systemd/systemd"
+                elif kind == "hard":
+                    ti.type, ti.linkname = tarfile.LNKTYPE, "./lib/systemd/systemd"
+                else:
+                    data = b"x"
+                    ti.size = 1
+                t.addfile(ti, io.BytesIO(data) if data else None)
+        out = self.b.normalised_overlay(src)
+        with tarfile.open(out) as t:
+            m = {x.name: x for x in t}
+        self.assertNotIn("lib", m)  # the /lib → usr/lib symlink of the image must survive
+        self.assertIn("usr/lib/systemd/systemd", m)
+        self.assertIn("usr/bin/x", m)
+        self.assertIn("usr/sbin/init", m)
+        self.assertEqual(m["usr/sbin/init"].linkname, "/lib/systemd/systemd")  # symlinks unchanged
+        self.assertEqual(m["usr/lib/systemd/hard"].linkname, "usr/lib/systemd/systemd")
+        self.assertEqual(self.b.normalised_overlay(src), out)  # cached
+
+
+class RuncHostcapsTest(unittest.TestCase):
+    def test_strips_caps_the_host_lacks(self):
+        with open("/proc/self/status") as f:
+            bnd = int([ln for ln in f if ln.startswith("CapBnd:")][0].split()[1], 16)
+        with tempfile.TemporaryDirectory() as d:
+            allcaps = mask_names((1 << 41) - 1)
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump({"process": {"capabilities": {"bounding": allcaps, "effective": allcaps}}}, f)
+            fake = os.path.join(d, "bin")
+            os.mkdir(fake)
+            with open(os.path.join(fake, "runc"), "w") as f:
+                f.write("#!/bin/sh\necho \"$@\"\n")
+            os.chmod(os.path.join(fake, "runc"), 0o755)
+            env = dict(os.environ, PATH=fake + os.pathsep + os.environ["PATH"])
+            p = subprocess.run([sys.executable, os.path.join(INTEGRATION, "harness", "runc-hostcaps"),
+                                "--root", "/x", "create", "--bundle", d, "cid"],
+                               capture_output=True, text=True, env=env, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.split(), ["--root", "/x", "create", "--bundle", d, "cid"])
+            with open(os.path.join(d, "config.json")) as f:
+                caps = json.load(f)["process"]["capabilities"]
+            self.assertEqual(caps["bounding"], [n for n in allcaps if bnd >> caps_mask([n]).bit_length() - 1 & 1])
+
+
+class ReportTest(unittest.TestCase):
+    def test_status(self):
+        r = Result("a@sid", "a", "sid")
+        r.finish()
+        self.assertEqual(r.status, FAIL)  # no check ran → fail, never a silent pass
+        r = Result("b@sid", "b", "sid")
+        r.check("x", True)
+        r.finish()
+        self.assertEqual(r.status, PASS)
+        r2 = Result("c@sid", "c", "sid")
+        r2.check("x", True)
+        r2.check("y", False, "why")
+        r2.finish()
+        self.assertEqual(r2.status, FAIL)
+        self.assertIn("y: why", r2.first_failure())
+        r3 = Result("d", "d", None, status=SKIPPED, reason="no root")
+        r3.finish()
+        self.assertEqual(counts([r, r2, r3]), (1, 1, 1))
+        self.assertIn("SKIPPED", table([r, r2, r3]))
+
+
+if __name__ == "__main__":
+    unittest.main()
