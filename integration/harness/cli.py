@@ -371,7 +371,14 @@ def _sha256(path: str) -> str:
 def _remove_stale_test_images(ctx: Context) -> None:
     p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-test"], timeout=60)
     tags = [t for t in p.stdout.split() if t.startswith("n2d-test:")]
+    # base images whose cached root filesystem was deleted (refresh) or re-keyed are stale too
+    p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-base"], timeout=60)
+    for t in p.stdout.split():
+        if t.startswith("n2d-base:") and not os.path.exists(
+                os.path.join(ctx.cache_dir, "rootfs", t.split(":", 1)[1] + ".tar")):
+            tags.append(t)
     if tags:
+        log(f"removing images left by earlier runs: {', '.join(tags)}")
         ctx.docker.cli(["rmi", "-f"] + tags, timeout=120)
 
 
