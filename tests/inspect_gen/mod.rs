@@ -286,9 +286,9 @@ pub fn oci_tar(img: &Img) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// A fresh temporary directory under the target dir (removed by the test when done).
+/// A fresh temporary directory under cargo's target dir (so nothing piles up in /tmp; the next run empties it).
 pub fn tempdir(tag: &str) -> std::path::PathBuf {
-    let base = std::env::temp_dir().join(format!("n2d-inspect-{}-{tag}", std::process::id()));
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("inspect-{tag}"));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     base
