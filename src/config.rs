@@ -120,6 +120,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// Load the config that applies to this process: `--config` (`flag`), else `$NIXOS2DOCKER_CONFIG`, else the
+/// default path when it exists, else the built-in defaults.
+pub fn load_applicable(flag: Option<&Path>) -> Result<Config, ConfigError> {
+    let env = std::env::var(CONFIG_ENV).ok();
+    let default_exists = Path::new(DEFAULT_CONFIG_PATH).exists();
+    load(locate(flag, env.as_deref(), default_exists).as_deref())
+}
+
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     match path {
         None => Ok(Config {

@@ -59,10 +59,7 @@ pub fn run(opts: Options) -> u8 {
 }
 
 fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() -> Option<String>) -> u8 {
-    let env = std::env::var(crate::config::CONFIG_ENV).ok();
-    let default_exists = std::path::Path::new(crate::config::DEFAULT_CONFIG_PATH).exists();
-    let path = crate::config::locate(opts.config.as_deref(), env.as_deref(), default_exists);
-    let config = match crate::config::load(path.as_deref()) {
+    let config = match crate::config::load_applicable(opts.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             log::error!("{e}");

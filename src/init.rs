@@ -40,13 +40,6 @@ pub fn run(opts: Options, signals: Guard, started: Instant) -> u8 {
     }
 }
 
-fn load_config(flag: Option<PathBuf>) -> Result<Config, InitError> {
-    let env = std::env::var(config::CONFIG_ENV).ok();
-    let default_exists = std::path::Path::new(config::DEFAULT_CONFIG_PATH).exists();
-    let path = config::locate(flag.as_deref(), env.as_deref(), default_exists);
-    Ok(config::load(path.as_deref())?)
-}
-
 fn stop_requested(signals: &Guard) -> Result<(), InitError> {
     match signals.pending_stop() {
         Some(signal) => Err(InitError::Stopped { signal, name: crate::signals::name(signal) }),
@@ -56,7 +49,7 @@ fn stop_requested(signals: &Guard) -> Result<(), InitError> {
 
 fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<String>) -> Result<u8, InitError> {
     // 1. Preflight: look at the container, judge it, fail fast with one clear message.
-    let config = load_config(opts.config)?;
+    let config: Config = config::load_applicable(opts.config.as_deref())?;
     let facts = probe::gather(&Live, &config)?;
     let (report, run_plan) = checks::preflight(&facts, &Mode::PreBoot);
     for f in report.findings.iter().filter(|f| f.severity == Severity::Warning) {

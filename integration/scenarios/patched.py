@@ -200,6 +200,18 @@ def patched_zero_flags(ctx, img, r):
     r.evidence(_all_logs(ctx, c), "docker logs")
 
 
+def _wait_inactive(ctx, c, unit, tries=50):
+    """Poll `systemctl is-active UNIT` (every 0.1 s) until it is no longer active: (ended, last answer)."""
+    out = ""
+    for _ in range(tries):
+        q = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30)
+        out = q.output().strip()
+        if q.stdout.strip() != "active":
+            return True, out
+        time.sleep(0.1)
+    return False, out
+
+
 def _booted(ctx, img, r):
     c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
     return c if state in BOOTED_STATES else None
@@ -246,26 +258,14 @@ def patched_scope(ctx, img, r):
     p = ctx.docker.exec(c, ["sh", "-c", "systemd-run --scope -q --unit n2d-sc sleep 2 & sleep 1; "
                             "systemctl is-active n2d-sc.scope; wait"], timeout=60)
     r.check("scope active while its process runs", p.stdout.strip().startswith("active"), p.output().strip())
-    ended = False
-    for _ in range(50):
-        q = ctx.docker.exec(c, ["systemctl", "is-active", "n2d-sc.scope"], timeout=30)
-        if q.stdout.strip() != "active":
-            ended = True
-            break
-        time.sleep(0.1)
-    r.check("scope gone after its process exited", ended, q.output().strip())
+    ended, state = _wait_inactive(ctx, c, "n2d-sc.scope")
+    r.check("scope gone after its process exited", ended, state)
     # Across a daemon-reexec the scope's PIDs are deserialized and watched again.
     p = ctx.docker.exec(c, ["sh", "-c", "systemd-run --scope -q --unit n2d-sc2 sleep 3 & sleep 1; "
                             "systemctl daemon-reexec; systemctl is-active n2d-sc2.scope; wait"], timeout=60)
     r.check("scope still active after daemon-reexec", p.stdout.strip().endswith("active"), p.output().strip())
-    ended = False
-    for _ in range(50):
-        q = ctx.docker.exec(c, ["systemctl", "is-active", "n2d-sc2.scope"], timeout=30)
-        if q.stdout.strip() != "active":
-            ended = True
-            break
-        time.sleep(0.1)
-    r.check("scope gone after its process exited (after daemon-reexec)", ended, q.output().strip())
+    ended, state = _wait_inactive(ctx, c, "n2d-sc2.scope")
+    r.check("scope gone after its process exited (after daemon-reexec)", ended, state)
     failed = _failed_units(ctx, c)
     r.check("no failed units", not failed, " ".join(failed) or "none")
     _finish(ctx, c, r)
