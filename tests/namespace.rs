@@ -6,26 +6,10 @@
 //! as root, where they must pass — if they are run without root or without unshare(1) they FAIL, loudly.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nixos2docker");
-
-fn fake_target() -> PathBuf {
-    // target/<profile>/nixos2docker → target/<profile>/examples/fake-target
-    let p = Path::new(BIN).parent().unwrap().join("examples/fake-target");
-    assert!(p.exists(), "{} missing: run `cargo test --examples` or `cargo build --examples` first", p.display());
-    p
-}
-
-fn require_root() {
-    let uid = nix::unistd::geteuid();
-    assert!(uid.is_root(), "namespace tests need root (uid is {uid}); run them as root or leave them ignored");
-    assert!(
-        Command::new("unshare").arg("--version").output().is_ok_and(|o| o.status.success()),
-        "namespace tests need unshare(1) from util-linux"
-    );
-}
+mod common;
 
 struct Run {
     out: Output,
@@ -44,12 +28,13 @@ impl Run {
 
 /// Run `setup` (shell) then exec `launcher… nixos2docker init --config CFG ARGS…` as PID 1 of a new namespace.
 fn run_init(name: &str, setup: &str, config: &str, launcher: &[&str], args: &[&str]) -> Run {
-    require_root();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ns-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    common::require_root("namespace tests");
+    let stage = common::stage(&format!("ns-{name}"));
+    let dir = &stage.dir;
     let cfg = dir.join("config.json");
-    std::fs::write(&cfg, config.replace("@FAKE@", fake_target().to_str().unwrap())).unwrap();
+    std::fs::write(&cfg, config.replace("@FAKE@", stage.fake_target.to_str().unwrap())).unwrap();
+    let launcher: Vec<&str> =
+        launcher.iter().map(|a| if *a == "@FAKE@" { stage.fake_target.to_str().unwrap() } else { a }).collect();
     let report = dir.join("report.json");
     let script = format!("set -e\n{setup}\nexec \"$@\"");
     let mut cmd = Command::new("unshare");
@@ -66,7 +51,7 @@ fn run_init(name: &str, setup: &str, config: &str, launcher: &[&str], args: &[&s
         &script,
         "sh",
     ]);
-    cmd.args(launcher).arg(BIN).args(["init", "--config", cfg.to_str().unwrap()]).args(args);
+    cmd.args(&launcher).arg(&stage.bin).args(["init", "--config", cfg.to_str().unwrap()]).args(args);
     cmd.env("FAKE_TARGET_REPORT", &report).env("NIXOS2DOCKER_CONFIG", "/must/not/leak").env_remove("container");
     let out = cmd.output().expect("spawn unshare");
     let report = std::fs::read_to_string(&report).ok().map(|t| serde_json::from_str(&t).unwrap());
@@ -150,13 +135,12 @@ fn no_run_mount_fails_with_12_and_names_the_flag() {
 #[test]
 #[ignore = "root only: run by integration/test-all with --include-ignored"]
 fn sigterm_before_exec_ends_with_143_without_starting_the_target() {
-    let launcher = fake_target();
     let sigterm = libc::SIGTERM.to_string();
     let r = run_init(
         "sigterm",
         TMPFS,
         r#"{"target": "@FAKE@", "patched": true}"#,
-        &[launcher.to_str().unwrap(), "--launch-with-pending", &sigterm],
+        &["@FAKE@", "--launch-with-pending", &sigterm],
         &[],
     );
     assert_eq!(r.code(), 143, "{}", r.stderr());

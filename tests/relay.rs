@@ -8,21 +8,13 @@
 
 use serde_json::Value;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nixos2docker");
-const LIMIT: Duration = Duration::from_secs(20);
+mod common;
 
-fn require_root() {
-    let uid = nix::unistd::geteuid();
-    assert!(uid.is_root(), "relay tests need root (uid is {uid}); run them as root or leave them ignored");
-    assert!(
-        Command::new("unshare").arg("--version").output().is_ok_and(|o| o.status.success()),
-        "relay tests need unshare(1) from util-linux"
-    );
-}
+const LIMIT: Duration = Duration::from_secs(20);
 
 /// A stock "systemd" in bash: logs its PID and what PID 1 is in its /proc, traps signals like systemd does
 /// (SIGRTMIN+3 = halt: exit $FAKE_EXIT), but only after $FAKE_DELAY seconds, so signals sent before that would
@@ -65,15 +57,14 @@ impl Relay {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Relay {
-        require_root();
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("relay-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        common::require_root("relay tests");
+        let stage = common::stage(&format!("relay-{name}"));
+        let dir = stage.dir.clone();
         let fake = dir.join("fake-systemd");
         std::fs::write(&fake, FAKE_SYSTEMD).unwrap();
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let cfg = dir.join("config.json");
-        let example = Path::new(BIN).parent().unwrap().join("examples/fake-target");
+        let example = stage.fake_target.clone();
         let config = config.replace("@FAKE@", fake.to_str().unwrap()).replace("@EXAMPLE@", example.to_str().unwrap());
         std::fs::write(&cfg, config).unwrap();
         let script = format!("set -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\n{setup}\nexec \"$@\"");
@@ -82,7 +73,11 @@ impl Relay {
         // --kill-child: if the test gives up on a hung run and kills unshare, the namespace goes with it.
         cmd.args(["--pid", "--mount", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"]);
         cmd.args(["sh", "-c"]);
-        cmd.args([script.as_str(), "sh"]).args(launcher).arg(BIN).args(["init", "--config", cfg.to_str().unwrap()]);
+        cmd.args([script.as_str(), "sh"]).args(launcher).arg(&stage.bin).args([
+            "init",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
         cmd.args(args).env("FAKE_LOG", dir.join("log")).env("FAKE_TARGET_REPORT", dir.join("report.json"));
         cmd.envs(env.iter().copied()).env_remove("container");
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
