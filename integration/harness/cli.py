@@ -303,7 +303,7 @@ def main(argv=None) -> int:
             log(ctx.binary_error)
         meta["binary"] = ctx.binary
         if ctx.binary and not ctx.binary_error:
-            meta["binary_sha256"] = _sha256(ctx.binary)
+            meta["binary_sha256"] = util.sha256_file(ctx.binary)
             meta["binary_bytes"] = os.path.getsize(ctx.binary)
         ctx.daemon = Daemon(ctx.cache_dir, install=not args.no_install)
         try:
@@ -359,13 +359,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def _sha256(path: str) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _remove_stale_test_images(ctx: Context) -> None:

@@ -127,14 +127,6 @@ register_image_kind(ImageKind(
     description="Debian sid + patched systemd tarball from patches/build (contract hook)"))
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class ImageBuilder:
     def __init__(self, ctx):
         self.ctx = ctx

@@ -114,3 +114,13 @@ def which(name: str) -> str | None:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def sha256_file(path: str) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
