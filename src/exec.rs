@@ -1,7 +1,6 @@
 //! The last step: hand the process over to systemd.
 
 use crate::signals::Guard;
-use std::convert::Infallible;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStringExt;
 
@@ -85,16 +84,4 @@ impl Prepared {
         signals.reset_for_exec();
         nix::unistd::execve(&self.c_path, &self.c_argv, &self.c_env).unwrap_err()
     }
-}
-
-/// Replace this process with `path`. Returns only on failure.
-pub fn exec(
-    path: &str,
-    argv: Vec<String>,
-    env: Vec<(OsString, OsString)>,
-    signals: Guard,
-) -> Result<Infallible, ExecError> {
-    let prepared = prepare(path, argv, env)?;
-    let errno = prepared.exec(None, &signals);
-    Err(ExecError::Exec { path: path.to_owned(), errno })
 }

@@ -62,9 +62,10 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
 
     // 1b. Exec or relay: stock systemd in a new PID namespace when it may be created (src/relay.rs).
     let relay_mode = opts.relay.or(config.relay).unwrap_or_default();
-    let decision = relay::decide(relay_mode, facts.target.patched, facts.can_create_pid_ns())?;
+    let can_relay = facts.can_create_pid_ns();
+    let decision = relay::decide(relay_mode, facts.target.patched, can_relay)?;
     if let Decision::Exec { stock_sigterm: true, why } = decision {
-        if facts.can_create_pid_ns() {
+        if can_relay {
             log::warn!("stock systemd without relay ({why}): SIGTERM makes it re-execute, not stop");
         }
     }

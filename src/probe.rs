@@ -149,7 +149,7 @@ impl Facts {
         self.status.cap_eff & (1u64 << caps::Capability::CAP_SYS_ADMIN.index()) != 0
     }
 
-    /// Capability names in a mask, in kernel order.
+    /// Capability names in a mask, lower case without `cap_`, sorted by name.
     pub fn cap_names(mask: u64) -> Vec<String> {
         caps::all()
             .into_iter()

@@ -63,13 +63,8 @@ impl Guard {
     }
 
     /// Put signals back the way a freshly started process has them: every disposition default, the original
-    /// mask. Called right before execve (dispositions set to "ignore" by our parent are reset too).
-    pub fn restore_for_exec(self) {
-        self.reset_for_exec();
-    }
-
-    /// [`Guard::restore_for_exec`] without giving up the guard: for the relay's child, a copy of this process
-    /// that execs systemd while the original keeps relaying.
+    /// mask. Called right before execve (dispositions set to "ignore" by our parent are reset too); by reference,
+    /// because the relay's child (a copy of this process) execs systemd while the original keeps relaying.
     pub fn reset_for_exec(&self) {
         // The kernel's struct sigaction (x86_64 and arm64 alike); glibc's sigaction() refuses the two
         // real-time signals it reserves (32, 33), which a parent may still have set to "ignore".
