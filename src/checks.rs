@@ -24,6 +24,18 @@ pub enum Mode {
     Running(Option<String>),
 }
 
+impl Severity {
+    /// The short mark reports print: `ok`, `info`, `WARN`, `FAIL`.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Info => "info",
+            Severity::Warning => "WARN",
+            Severity::Error => "FAIL",
+        }
+    }
+}
+
 impl Mode {
     pub fn name(&self) -> &'static str {
         match self {
@@ -459,11 +471,8 @@ pub fn summary_line(report: &Report) -> String {
         .findings
         .iter()
         .map(|f| {
-            let mark = match f.severity {
-                Severity::Ok | Severity::Info => "ok",
-                Severity::Warning => "WARN",
-                Severity::Error => "FAIL",
-            };
+            // Information is not a problem: the one-line summary says "ok" for it.
+            let mark = if f.severity == Severity::Info { "ok" } else { f.severity.mark() };
             format!("{} {mark}", f.id)
         })
         .collect::<Vec<_>>()

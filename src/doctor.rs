@@ -1,6 +1,6 @@
 //! `nixos2docker doctor`: the same probes as the init, all findings, a remedy for each.
 
-use crate::checks::{self, Mode, Severity};
+use crate::checks::{self, Mode};
 use crate::error::{EXIT_CONFIG, EXIT_NOT_RUNNING, EXIT_PROBE};
 use crate::probe::{self, Facts};
 use crate::sys::System;
@@ -104,13 +104,7 @@ pub fn render_text(report: &checks::Report, code: u8) -> String {
     out.push_str(head);
     out.push('\n');
     for f in &report.findings {
-        let mark = match f.severity {
-            Severity::Ok => "  ok  ",
-            Severity::Info => " info ",
-            Severity::Warning => " WARN ",
-            Severity::Error => " FAIL ",
-        };
-        out.push_str(&format!("[{mark}] {:<9} {}\n", f.id, f.message));
+        out.push_str(&format!("[{:^6}] {:<9} {}\n", f.severity.mark(), f.id, f.message));
         if let Some(r) = &f.remedy {
             out.push_str(&format!("{:18}fix: {r}\n", ""));
         }

@@ -204,13 +204,7 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(s);
     let _ = writeln!(s, "findings:");
     for f in &r.findings {
-        let mark = match f.severity {
-            Severity::Ok => "ok  ",
-            Severity::Info => "info",
-            Severity::Warning => "WARN",
-            Severity::Error => "FAIL",
-        };
-        let _ = writeln!(s, "  {mark} {:<15} {}", f.id, f.message);
+        let _ = writeln!(s, "  {:<4} {:<15} {}", f.severity.mark(), f.id, f.message);
         if let Some(r) = &f.remedy
             && f.severity >= Severity::Warning
         {
