@@ -35,27 +35,16 @@
       # Adds pkgs.nixos2docker and pkgs.nixos2docker-systemd (replaces nothing).
       overlays.default = import ./module/overlay.nix;
 
-      packages = forAllSystems (pkgs: rec {
-        nixos2docker = pkgs.callPackage ./module/package.nix { };
-        # A script that streams the image: `$(nix build .#example-image --print-out-paths) | docker load`.
-        example-image = (example pkgs).config.system.build.dockerImage;
-        default = nixos2docker;
-      });
-
-      checks = forAllSystems (
-        pkgs:
-        # The crate's own tests run in the package's check phase (cargo test).
-        { crate = self.packages.${pkgs.stdenv.hostPlatform.system}.nixos2docker; }
-        // import ./integration/nixos {
-          inherit pkgs;
-          nixosModule = self.nixosModules.default;
-        }
-      );
-
-      apps = forAllSystems (
+      packages = forAllSystems (
         pkgs:
         let
           imageCfg = (example pkgs).config.virtualisation.dockerVariant.virtualisation.dockerImage;
+        in
+        rec {
+          nixos2docker = pkgs.callPackage ./module/package.nix { };
+          # A script that streams the image: `$(nix build .#example-image --print-out-paths) | docker load`.
+          example-image = (example pkgs).config.system.build.dockerImage;
+          # `nix run .#demo`: load, run and print how to reach the example image.
           demo = pkgs.writeShellApplication {
             name = "nixos2docker-demo";
             # docker comes from the caller's PATH: the demo talks to the caller's daemon.
@@ -64,7 +53,7 @@
               ref=${lib.escapeShellArg "${imageCfg.name}:${imageCfg.tag}"}
 
               echo "loading $ref ..." >&2
-              ${self.packages.${pkgs.stdenv.hostPlatform.system}.example-image} | docker load >&2
+              ${example-image} | docker load >&2
               docker rm -f "$name" >/dev/null 2>&1 || true
               docker run -d --name "$name" --tmpfs /run --tmpfs /run/lock --tmpfs /tmp "$ref" >/dev/null
 
@@ -75,7 +64,9 @@
                 case $state in running|degraded|maintenance) break ;; esac
                 sleep 1
               done
-              ip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' "$name")
+              # Per network: Docker 29 no longer reports a top-level IPAddress in NetworkSettings.
+              ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$name")
+              ip=''${ip%% *}
 
               cat <<EOF
               container: $name (system: $state)
@@ -87,14 +78,26 @@
               EOF
             '';
           };
-        in
-        {
-          demo = {
-            type = "app";
-            program = lib.getExe demo;
-            meta.description = "Build, load and run the example image (nginx) and print how to reach it";
-          };
+          default = nixos2docker;
         }
       );
+
+      checks = forAllSystems (
+        pkgs:
+        # The crate's own tests run in the package's check phase (cargo test).
+        { crate = self.packages.${pkgs.stdenv.hostPlatform.system}.nixos2docker; }
+        // import ./integration/nixos {
+          inherit pkgs;
+          nixosModule = self.nixosModules.default;
+        }
+      );
+
+      apps = forAllSystems (pkgs: {
+        demo = {
+          type = "app";
+          program = lib.getExe self.packages.${pkgs.stdenv.hostPlatform.system}.demo;
+          meta.description = "Build, load and run the example image (nginx) and print how to reach it";
+        };
+      });
     };
 }

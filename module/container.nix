@@ -15,10 +15,16 @@
 {
   config,
   lib,
+  options,
   ...
 }:
 let
-  inherit (lib) mkDefault mkForce mkIf;
+  inherit (lib)
+    mkDefault
+    mkForce
+    mkIf
+    mkOverride
+    ;
 
   cfg = config.virtualisation.dockerImage;
 
@@ -35,15 +41,24 @@ in
   boot.loader.systemd-boot.enable = mkForce false;
 
   # Docker mounts /proc, /dev, /dev/pts, /dev/shm and /run; remounting them needs CAP_SYS_ADMIN, so the
-  # activation script's special file systems must be empty (the container keeps Docker's mounts).
-  boot.specialFileSystems = mkForce { };
+  # activation snippet that (re)mounts boot.specialFileSystems must do nothing (the container keeps
+  # Docker's mounts; stage 2 mounts them only when /proc is not mounted yet). The list itself stays as
+  # NixOS defines it: other modules read it (e.g. services.aesmd asserts on its "/dev" entry). Empty
+  # rather than removed: other snippets are ordered after "specialfs" (the wrappers, for one).
+  system.activationScripts.specialfs = mkForce "";
 
   # The bind mount that makes /nix/store read-only needs CAP_SYS_ADMIN; the store is part of the image.
   boot.nixStoreMountOpts = mkForce [ ];
 
   # Keep the journal in /run/log/journal: `journalctl` works inside, nothing grows in the writable
   # layer of the container. mkDefault: a volume on /var/log/journal plus "persistent" is a valid choice.
-  services.journald.storage = mkDefault "volatile";
+  # nixpkgs 26.05 and later: services.journald.settings.Journal (`storage` is a deprecated alias there,
+  # warning on every evaluation); earlier releases only have `storage`.
+  services.journald =
+    if options.services.journald ? settings then
+      { settings.Journal.Storage = mkDefault "volatile"; }
+    else
+      { storage = mkDefault "volatile"; };
 
   # Docker configures the container's interface; dhcpcd would need CAP_NET_ADMIN.
   networking.dhcpcd.enable = mkForce false;
@@ -66,6 +81,12 @@ in
   services.resolved.enable = mkForce false;
   # Docker bind-mounts /etc/hostname and sets the host name (`--hostname`); NixOS's link cannot replace it.
   environment.etc.hostname.enable = mkForce false;
+  # Same reason: the activation snippet runs `hostname NAME`, which fails without CAP_SYS_ADMIN
+  # ("Activation script snippet 'hostname' failed" at every boot). Empty, not removed: snippets may
+  # be ordered after it.
+  system.activationScripts.hostname = mkForce "";
+  # Same reason, for `domainname` when networking.domain is set.
+  system.activationScripts.domain = mkForce "";
   # Docker bind-mounts /etc/hosts (with the container's own address and `--add-host` entries).
   environment.etc.hosts.enable = mkForce false;
 
@@ -80,13 +101,22 @@ in
 
   # Nix's build sandbox needs mount and user namespaces the container does not get.
   nix.settings.sandbox = mkDefault false;
+  # Without includeNixDB the image's Nix database is empty: every store path, the running system
+  # included, is garbage to the collector, so a scheduled `nix-collect-garbage` would delete the system
+  # under the running container. With the database it is safe (the system profile is a root).
+  nix.gc.automatic = mkIf (!cfg.includeNixDB) (mkForce false);
+
+  # nixpkgs' container profile starts sshd on demand (mkDefault true); its own docker-image.nix turns
+  # that off because socket-activated sshd misbehaves in Docker. Above mkDefault, below a user's setting.
+  services.openssh.startWhenNeeded = mkOverride 900 false;
 
   # setuid/setcap wrappers (sudo, passwd, PAM's unix_chkpwd, ping, …). nixpkgs mounts a tmpfs on
   # /run/wrappers, which needs CAP_SYS_ADMIN, and `docker run --tmpfs /run` mounts /run noexec,nosuid,
   # so wrappers written there could not run. Instead the mount unit is masked and /run/wrappers becomes
   # a link to a directory in the container's root fs (exec and setuid allowed); nixpkgs' own service
   # then creates the wrappers there unchanged, replacing the previous boot's set atomically.
-  systemd.units."run-wrappers.mount".enable = mkIf config.security.enableWrappers (mkForce false);
+  # (mkIf around the whole attribute set: one level down it would still create an empty unit.)
+  systemd.units = mkIf config.security.enableWrappers { "run-wrappers.mount".enable = mkForce false; };
   # Same reason as above: prepare the link before the wrappers are written.
   systemd.services.suid-sgid-wrappers = mkIf config.security.enableWrappers {
     # Same reason: no mount to wait for (the masked unit would be skipped anyway; this says it plainly).

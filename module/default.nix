@@ -205,6 +205,31 @@ in
       '';
     };
 
+    dockerLogs = mkOption {
+      type = types.enum [
+        "all"
+        "pid1"
+        "off"
+      ];
+      # profile.json's value once it carries the key; "all" is the same default.
+      default = profile.dockerLogs or "all";
+      defaultText = literalExpression ''"all"'';
+      example = "pid1";
+      description = ''
+        What `docker logs` shows of the running system, written into the init's config file as
+        `profile.dockerLogs`:
+
+        - `"all"`: the init's lines, systemd's own messages and everything the journal receives at
+          priority `info` or higher (journald forwards to the container's stderr), like a VM's console;
+        - `"pid1"`: the init's lines and systemd's own messages (start, stop, failed units), not the
+          services' output, which stays in the journal;
+        - `"off"`: the init's lines and systemd's messages until journald runs.
+
+        `docker run -e NIXOS2DOCKER_DOCKER_LOGS=all|pid1|off` overrides it for one container.
+        `journalctl` inside the container has the complete journal in every case.
+      '';
+    };
+
     isVariant = mkOption {
       type = types.bool;
       default = false;
@@ -218,6 +243,9 @@ in
     # this definition from referring to itself there.
     system.build.dockerImage = mkDefault config.virtualisation.dockerVariant.system.build.dockerImage;
     system.build.dockerImageArchive = mkDefault config.virtualisation.dockerVariant.system.build.dockerImageArchive;
+    # The init's config file, so that `nix build …config.system.build.nixos2dockerConfig` works on the
+    # configuration itself, not only on its variant.
+    system.build.nixos2dockerConfig = mkDefault config.virtualisation.dockerVariant.system.build.nixos2dockerConfig;
 
     # extendModules cannot be evaluated in the sandbox that builds the NixOS manual (as for build-vm.nix).
     meta.buildDocsInSandbox = false;

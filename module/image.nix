@@ -5,7 +5,8 @@
 #   /sbin/init                         -> the system's stage-2 init (for `--entrypoint /sbin/init` and tools
 #                                         that look for an init; the nixos2docker config names it too)
 #   /nix/var/nixos2docker/config.json  -> the init's config file (also named by NIXOS2DOCKER_CONFIG)
-#   /etc /run /tmp /var                   empty directories; NixOS's activation fills /etc and /var
+#   /etc /run /tmp /var                   empty directories (but /etc/NIXOS); NixOS's activation fills /etc and /var
+#   /nix/var/nix/profiles/system       -> system-1-link -> the system (the profile nixos-rebuild updates)
 #   /nix/store                            the closure of the system, in layers shared between images
 #
 # The config file is found through `NIXOS2DOCKER_CONFIG=<store path>` in the image's Env, not at
@@ -34,6 +35,8 @@ let
       patched = cfg.patchSystemd && systemd.patched;
       systemdVersion = lib.toInt (lib.versions.major config.systemd.package.version);
       args = cfg.initArgs;
+      # Top-level keys replacing those of module/profile.json in the init.
+      profile.dockerLogs = cfg.dockerLogs;
     }
   );
 
@@ -72,13 +75,19 @@ let
     ExposedPorts = lib.genAttrs cfg.exposedPorts (_: { });
   }
   // lib.optionalAttrs cfg.healthcheck {
-    Healthcheck = {
-      Test = profile.image.healthcheck.test;
-      Interval = nanoseconds profile.image.healthcheck.intervalSeconds;
-      Timeout = nanoseconds profile.image.healthcheck.timeoutSeconds;
-      StartPeriod = nanoseconds profile.image.healthcheck.startPeriodSeconds;
-      Retries = profile.image.healthcheck.retries;
-    };
+    Healthcheck =
+      let
+        hc = profile.image.healthcheck;
+      in
+      {
+        Test = hc.test;
+        Interval = nanoseconds hc.intervalSeconds;
+        Timeout = nanoseconds hc.timeoutSeconds;
+        StartPeriod = nanoseconds hc.startPeriodSeconds;
+        Retries = hc.retries;
+      }
+      # How often to probe during the start period (Docker 25 and later), when the profile sets it.
+      // lib.optionalAttrs (hc ? startIntervalSeconds) { StartInterval = nanoseconds hc.startIntervalSeconds; };
   };
 
   imageArgs = {
@@ -91,11 +100,17 @@ let
     contents = [ root ] ++ cfg.extraContents;
     config = lib.recursiveUpdate generatedConfig cfg.extraConfig;
     # Run under fakeroot so the directories belong to root in the layer; relative paths, so no chroot
-    # (enableFakechroot) is needed.
+    # (enableFakechroot) is needed. What nixpkgs' container images also provide for `nixos-rebuild`
+    # and `nix` inside: the system profile (generation 1 = this system; `nixos-rebuild switch` adds
+    # generations next to it) and /etc/NIXOS, the tag switch-to-configuration looks for (older versions
+    # accept nothing else). NixOS's /etc activation leaves files it does not manage alone.
     fakeRootCommands = ''
-      mkdir -p etc run tmp var
+      mkdir -p etc run tmp var nix/var/nix/profiles
       chmod 0755 etc run var
       chmod 1777 tmp
+      touch etc/NIXOS
+      ln -s ${toplevel} nix/var/nix/profiles/system-1-link
+      ln -s system-1-link nix/var/nix/profiles/system
     '';
     enableFakechroot = false;
   };

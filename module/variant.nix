@@ -27,6 +27,10 @@ in
   # patchSystemd = false in that case) instead of an image that silently runs unpatched systemd.
   systemd.package = mkIf cfg.patchSystemd systemd.package;
 
-  # Shown when the image is built: no series for this systemd, or a combination never booted by CI.
+  # No series for this systemd: evaluation fails (the image could not boot on stock Docker), with a
+  # message naming the majors that have one and the ways out.
+  assertions = mkIf cfg.patchSystemd systemd.assertions;
+
+  # Shown when the image is built: a systemd version the harness has not built and booted with its series.
   warnings = mkIf cfg.patchSystemd systemd.warnings;
 }

@@ -58,9 +58,10 @@ pkgs.testers.runNixOSTest {
 
 
     def serves(name):
+        # Per network: Docker 29 (nixpkgs' default) no longer reports a top-level IPAddress in NetworkSettings.
         ip = host.succeed(
-            "docker inspect -f '{{.NetworkSettings.IPAddress}}' " + name
-        ).strip()
+            "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' " + name
+        ).split()[0]
         host.wait_until_succeeds(f"curl -sf http://{ip}/ | grep -q nixos2docker", timeout=60)
 
 
