@@ -377,7 +377,8 @@ let
       && base.config.system.build.dockerImageArchive.name == "example-host.tar.gz"
     ) image.name)
     (check "base system.build.nixos2dockerConfig is the variant's init config" (
-      base.config.system.build.nixos2dockerConfig.text == variant.system.build.nixos2dockerConfig.text
+      base.config.system.build ? nixos2dockerConfig
+      && base.config.system.build.nixos2dockerConfig.text == variant.system.build.nixos2dockerConfig.text
     ) "")
     (check "dockerVariant definitions reach the image" (
       viaVariant.system.build.dockerImage.args.tag == "from-variant"
@@ -502,7 +503,8 @@ let
       && variant.system.activationScripts.domain == ""
     ) variant.system.activationScripts.hostname)
     (check "special file systems: declared as NixOS defines them, never remounted" (
-      variant.boot.specialFileSystems."/dev".options == base.config.boot.specialFileSystems."/dev".options
+      variant.boot.specialFileSystems ? "/dev"
+      && variant.boot.specialFileSystems."/dev".options == base.config.boot.specialFileSystems."/dev".options
       && variant.system.activationScripts.specialfs == ""
     ) "")
     (check "wrappers off: no run-wrappers.mount unit at all" (
@@ -530,7 +532,7 @@ let
       && c.Labels."org.nixos2docker.systemd" == "true"
       && c.WorkingDir == "/root"
       && ic.args == [ "--log-level=debug" ]
-      && ic.profile == { dockerLogs = "pid1"; }
+      && ic.profile or null == { dockerLogs = "pid1"; }
     ) "")
     (check "dockerLogs: only all, pid1, off" (
       !(evaluates (variantOf { extra.virtualisation.dockerImage.dockerLogs = "journal"; }).system.build.nixos2dockerConfig.text)
