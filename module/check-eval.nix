@@ -67,7 +67,7 @@ let
   nixosStub =
     {
       systemdVersion,
-      # nixpkgs 26.05 and later: services.journald.settings (storage renamed); false: earlier releases.
+      # Newer nixpkgs (2026): services.journald.settings (storage renamed); false: earlier releases.
       journaldSettings ? true,
     }:
     { config, ... }:
@@ -87,7 +87,7 @@ let
           type = types.listOf types.str;
           default = [ ];
         };
-        # nixos/modules/misc/assertions.nix: a list of { assertion; message; }.
+        # Declared by NixOS (nixos/modules/misc/assertions.nix) as a list of { assertion; message; }.
         assertions = mkOption {
           type = types.listOf types.unspecified;
           default = [ ];
@@ -122,13 +122,15 @@ let
           type = types.attrsOf types.unspecified;
           default = { };
         };
-        # nixos/modules/virtualisation/container-config.nix keys on it (option: nixos/modules/misc/...).
+        # Declared by NixOS as a bool, default false; nixos/modules/virtualisation/container-config.nix
+        # (e67a6579a72a8b23745514911823a99657cf47f9) keys its settings on it.
         boot.isContainer = mkOption {
           type = types.bool;
           default = false;
         };
-        # nixos/modules/tasks/filesystems.nix (7cf0e0bda87a1b71aac70d4eaf04aceda3dc3188):
-        # attrsOf a file-system submodule; the parts read here.
+        # nixos/modules/tasks/filesystems.nix (the revision whose defaults are commented "Sync mount
+        # options with systemd's src/core/mount-setup.c: mount_table"; the search index shows no commit
+        # for that text): attrsOf a file-system submodule; the parts read here.
         boot.specialFileSystems = mkOption {
           type = types.attrsOf (
             types.submodule {
@@ -143,12 +145,14 @@ let
           );
           default = { };
         };
-        # nixos/modules/services/networking/ssh/sshd.nix: bool, default false.
+        # nixos/modules/services/networking/ssh/sshd.nix (current revisions; the index shows no commit):
+        # bool, default false.
         services.openssh.startWhenNeeded = mkOption {
           type = types.bool;
           default = false;
         };
-        # nixos/modules/security/wrappers/default.nix: bool, default true.
+        # nixos/modules/security/wrappers/default.nix (revisions with systemd.mounts for /run/wrappers and
+        # suid-sgid-wrappers.service; the index shows no commit): bool, default true.
         security.enableWrappers = mkOption {
           type = types.bool;
           default = true;
@@ -178,8 +182,9 @@ let
           networking.firewall.allowedUDPPorts = lib.mkDefault [ 53 ];
           # A configuration that collects garbage on a schedule (nixos/modules/services/misc/nix-gc.nix).
           nix.gc.automatic = lib.mkDefault true;
-          # nixos/modules/system/boot/stage-2.nix + nixos/modules/system/activation/top-level.nix
-          # (failedAssertions): building the system fails when an assertion does not hold.
+          # nixos/modules/system/activation/top-level.nix (4d225e0b67421175fb7e3b2bbf886098689b1430,
+          # failedAssertions / baseSystemAssertWarn): the system fails to evaluate when an assertion does
+          # not hold.
           system.build.toplevel =
             let
               failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
@@ -204,8 +209,8 @@ let
             specialMount() { mount -t "$4" -o "remount,$3" "$1" "$2"; }
             source earlyMountScript
           '';
-          # nixos/modules/tasks/filesystems.nix (7cf0e0bda87a1b71aac70d4eaf04aceda3dc3188): the defaults
-          # other modules read (e.g. services.aesmd asserts on "/dev".options).
+          # nixos/modules/tasks/filesystems.nix (the revision named above): the defaults other modules
+          # read (e.g. services.aesmd asserts on "/dev".options).
           boot.specialFileSystems = {
             "/proc" = {
               fsType = "proc";

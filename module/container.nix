@@ -52,8 +52,8 @@ in
 
   # Keep the journal in /run/log/journal: `journalctl` works inside, nothing grows in the writable
   # layer of the container. mkDefault: a volume on /var/log/journal plus "persistent" is a valid choice.
-  # nixpkgs 26.05 and later: services.journald.settings.Journal (`storage` is a deprecated alias there,
-  # warning on every evaluation); earlier releases only have `storage`.
+  # Newer nixpkgs (2026) has services.journald.settings.Journal, with `storage` a deprecated alias that
+  # warns on every evaluation; earlier releases only have `storage`.
   services.journald =
     if options.services.journald ? settings then
       { settings.Journal.Storage = mkDefault "volatile"; }

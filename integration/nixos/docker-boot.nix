@@ -3,7 +3,8 @@
 # Run 1 uses ONLY `--tmpfs /run --tmpfs /run/lock --tmpfs /tmp`: no --privileged, no --cap-add, no cgroup
 # mount, no --cgroupns. Run 2 uses no flags at all (the image's Volumes provide /run, /run/lock, /tmp).
 # Each run must reach `running` with zero failed units, serve the page, answer `docker exec` without
-# `-e PATH`, show the boot in `docker logs`, and stop by itself within `docker stop -t 2` (exit code 0;
+# `-e PATH`, carry /etc/NIXOS and a system profile that is the running system, show the boot in
+# `docker logs` without a failed activation snippet, and stop by itself within `docker stop -t 2` (exit code 0;
 # a container still running after 2 s is killed and exits 137). The stop time is printed, not asserted.
 {
   pkgs,
@@ -74,12 +75,20 @@ pkgs.testers.runNixOSTest {
         # password prompt, which it does only with an effective uid of 0.
         out = host.fail(f"docker exec -u nobody {name} sudo -n true 2>&1")
         assert "password is required" in out, out
+        # What nixos-rebuild inside needs from the image: /etc/NIXOS and the system profile, which
+        # points at the running system.
+        host.succeed(f"docker exec {name} test -f /etc/NIXOS")
+        profile = host.succeed(f"docker exec {name} readlink -f /nix/var/nix/profiles/system").strip()
+        current = host.succeed(f"docker exec {name} readlink -f /run/current-system").strip()
+        assert profile == current, f"system profile {profile!r} is not the running system {current!r}"
 
 
     def logged_boot(name):
         logs = host.succeed(f"docker logs {name} 2>&1")
         assert "starting systemd" in logs, "no NixOS stage-2 output in docker logs"
         assert "Multi-User System" in logs, "no systemd status lines in docker logs"
+        # No activation snippet needs what the container lacks (hostname, special mounts).
+        assert "Activation script snippet" not in logs, "an activation snippet failed"
 
 
     def stops(name):
