@@ -248,7 +248,9 @@ let
       ];
     };
 
-  versions = lib.importJSON ../patches/versions.json;
+  # The module's own reading of patches/versions and its channel table (systemd.nix).
+  selection = import ./systemd.nix { inherit lib; } (stubSystemd "0");
+  inherit (selection) channels majors;
   # The series directories, read here independently of systemd.nix.
   seriesDirs = lib.attrNames (
     lib.filterAttrs (name: type: type == "directory" && builtins.match "v[0-9]+" name != null) (
@@ -462,8 +464,8 @@ let
       && map baseNameOf (lib.tail patches) == series
       && lib.length series > 0
     ) (toString (map baseNameOf variant.systemd.package.patches)))
-    (check "systemd: a version the harness verified (patches/versions.json) gives no warning" (
-      variant.warnings == [ ] && lib.elem "262" versions.series."262".verified
+    (check "systemd: a version the harness verified (patches/versions) gives no warning" (
+      variant.warnings == [ ] && lib.elem "262" (map (v: v.version) (selection.verifiedFor "262"))
     ) (toString variant.warnings))
     (check "systemd: an unverified version of a major with a series warns, naming what was verified" (
       lib.any (w: lib.hasInfix "systemd 262.7 gets the patch series v262" w && lib.hasInfix "262" w) unverified.warnings
@@ -478,9 +480,9 @@ let
       && lib.all (dir: lib.hasInfix (lib.removePrefix "v" dir) noSeriesMessage) seriesDirs
       && lib.all (
         channel:
-        lib.elem "v${versions.channels.${channel}}" seriesDirs
-        -> lib.hasInfix "${channel} (${versions.channels.${channel}})" noSeriesMessage
-      ) (lib.attrNames versions.channels)
+        lib.elem "v${channels.${channel}}" seriesDirs
+        -> lib.hasInfix "${channel} (${channels.${channel}})" noSeriesMessage
+      ) (lib.attrNames channels)
       && lib.hasInfix "patchSystemd = false" noSeriesMessage
       && lib.hasInfix "--security-opt writable-cgroups=true" noSeriesMessage
       && lib.hasInfix "--systemd=always" noSeriesMessage
@@ -492,10 +494,12 @@ let
       && evaluates noSeriesUnpatched.system.build.toplevel
       && (builtins.fromJSON noSeriesUnpatched.system.build.nixos2dockerConfig.text).systemdVersion == 999
     ) "")
-    (check "patches/versions.json: one entry per series directory" (
-      lib.sort lib.lessThan (map (m: "v${m}") (lib.attrNames versions.series))
-      == lib.sort lib.lessThan seriesDirs
-    ) "directories: ${toString seriesDirs}; entries: ${toString (lib.attrNames versions.series)}")
+    (check "patches/versions: every series directory has a harness version, every version a series" (
+      let
+        harnessMajors = lib.unique (map (v: "v${lib.versions.major v.version}") selection.harnessVersions);
+      in
+      lib.sort lib.lessThan harnessMajors == lib.sort lib.lessThan seriesDirs
+    ) "series directories: ${toString seriesDirs}; versions: ${toString (map (v: v.version) selection.harnessVersions)}")
     (check "journald: volatile through settings.Journal where nixpkgs has it, without a warning" (
       variant.services.journald.settings.Journal.Storage == "volatile"
       && !(lib.any (w: lib.hasInfix "journald" w) variant.warnings)
@@ -605,41 +609,42 @@ let
       (lib.optionalString (opt ? example) "\n*Example:*${code (render opt.example)}")
     ]
   ) docList;
-  # The version tables of README.md and patches/README.md, from patches/versions.json and the series
-  # directories, through the module's own selection (systemd.nix).
-  selectionFor = major: import ./systemd.nix { inherit lib; } (stubSystemd major);
-  inherit (selectionFor "0") majors;
-  byMajorDesc = lib.sort (a: b: lib.toInt versions.channels.${a} > lib.toInt versions.channels.${b});
+  # The version tables of README.md and patches/README.md, from patches/versions, the series
+  # directories and the channel table, through the module's own selection (systemd.nix).
+  byMajorDesc = lib.sort (a: b: lib.toInt channels.${a} > lib.toInt channels.${b});
   codes = list: lib.concatMapStringsSep ", " (v: "`${v}`") list;
+  harnessText =
+    major:
+    lib.concatMapStringsSep ", " (v: "`${v.version}` (`${v.kind}`, Debian ${v.suite})") (
+      selection.verifiedFor major
+    );
   channelsTable = lib.concatStringsSep "\n" (
     [
-      "| NixOS channel | `pkgs.systemd` | patch series | verified by the harness (upstream systemd, image) |"
+      "| NixOS channel | `pkgs.systemd` | patch series | built and booted by the harness (upstream systemd, image kind) |"
       "|---|---|---|---|"
     ]
     ++ map (
       channel:
       let
-        major = versions.channels.${channel};
-        info = versions.series.${major} or { };
+        major = channels.${channel};
       in
       if lib.elem major majors then
-        "| `${channel}` | ${major}.x | `patches/v${major}/` | ${codes (info.verified or [ ])}${lib.optionalString (info ? image) " on ${info.image}"} |"
+        "| `${channel}` | ${major}.x | `patches/v${major}/` | ${harnessText major} |"
       else
         "| `${channel}` | ${major}.x | none: evaluation fails with the ways out | – |"
-    ) (byMajorDesc (lib.attrNames versions.channels))
+    ) (byMajorDesc (lib.attrNames channels))
   );
   seriesTable = lib.concatStringsSep "\n" (
     [
-      "| series | verified by the harness (upstream systemd) | harness image | NixOS channels with this major |"
-      "|---|---|---|---|"
+      "| series | built and booted by the harness (upstream systemd, image kind) | NixOS channels with this major |"
+      "|---|---|---|"
     ]
     ++ map (
       major:
       let
-        info = versions.series.${major} or { };
-        channels = lib.attrNames (lib.filterAttrs (_: m: m == major) versions.channels);
+        withMajor = lib.attrNames (lib.filterAttrs (_: m: m == major) channels);
       in
-      "| `v${major}/` | ${if info.verified or [ ] == [ ] then "none yet" else codes info.verified} | ${info.image or "–"} | ${if channels == [ ] then "–" else codes channels} |"
+      "| `v${major}/` | ${harnessText major} | ${if withMajor == [ ] then "–" else codes withMajor} |"
     ) majors
   );
 in

@@ -6,15 +6,43 @@
 # The series for systemd NNN.x lives in patches/vNNN/. Its order is the `series` file there (one file
 # name per line, `#` starts a comment); without a `series` file the *.patch files are applied in name
 # order. Which majors have a series is read from the directories, so a new series needs no change here.
-# What the harness proved and which NixOS channel ships which major is patches/versions.json (the same
-# file the READMEs' version tables are generated from).
+# What the harness proved is patches/versions, the table patches/build and the harness read: every
+# version listed there is built with its series and booted by every patched scenario (one image kind
+# per version), so a version listed there is a verified one. The READMEs' version tables are generated
+# from that file and from `channels` below.
 #
 # No series for the major version is an assertion, not a warning: the image would run stock systemd,
 # which the init refuses to boot on stock Docker.
 { lib }:
 let
   patchesRoot = ../patches;
-  versions = lib.importJSON (patchesRoot + "/versions.json");
+
+  # Major version of pkgs.systemd per NixOS channel (nixpkgs' pkgs/os-specific/linux/systemd), for the
+  # assertion's message and the README's table. Update it when a channel moves to a new major.
+  channels = {
+    "nixos-unstable" = "262";
+    "nixos-26.05" = "260";
+    "nixos-25.11" = "258";
+    "nixos-25.05" = "257";
+  };
+
+  # patches/versions: `version sha256 suite kind` per line, `#` comments.
+  harnessVersions = map (
+    line:
+    let
+      cols = lib.filter (col: lib.isString col && col != "") (builtins.split "[[:space:]]+" line);
+    in
+    {
+      version = lib.elemAt cols 0;
+      suite = lib.elemAt cols 2;
+      kind = lib.elemAt cols 3;
+    }
+  ) (
+    lib.filter (line: line != "" && !lib.hasPrefix "#" line) (
+      map lib.trim (lib.splitString "\n" (builtins.readFile (patchesRoot + "/versions")))
+    )
+  );
+  verifiedFor = major: lib.filter (v: lib.versions.major v.version == major) harnessVersions;
 
   isSeriesDir =
     name: type:
@@ -38,8 +66,7 @@ let
     map (lib.removePrefix "v") (lib.attrNames (lib.filterAttrs isSeriesDir (builtins.readDir patchesRoot)))
   );
 
-  channelsWith =
-    major: lib.attrNames (lib.filterAttrs (_: channelMajor: channelMajor == major) versions.channels);
+  channelsWith = major: lib.attrNames (lib.filterAttrs (_: channelMajor: channelMajor == major) channels);
 
   channelList =
     lib.concatStringsSep ", " (
@@ -53,9 +80,9 @@ let
   dir = patchesRoot + "/v${major}";
   hasSeries = lib.elem major majors;
   series = if hasSeries then "v${major}" else null;
-  info = versions.series.${major} or { };
-  # Upstream versions this series was built and booted with by the harness (patches/versions.json).
-  verifiedVersions = info.verified or [ ];
+  # Upstream versions this series was built and booted with by the harness (patches/versions).
+  harness = verifiedFor major;
+  verifiedVersions = map (v: v.version) harness;
   verified = lib.elem version verifiedVersions;
 in
 {
@@ -65,6 +92,9 @@ in
     majors
     series
     verified
+    channels
+    harnessVersions
+    verifiedFor
     ;
   patched = hasSeries;
 
@@ -95,6 +125,6 @@ in
     nixos2docker: systemd ${version} gets the patch series ${series}, which the project's harness has built and
     booted with upstream systemd ${
       if verifiedVersions == [ ] then "(no version yet)" else lib.concatStringsSep ", " verifiedVersions
-    } only${lib.optionalString (info ? image) " (${info.image})"}; if the patches do not apply or the image
-    does not boot, report the systemd version.'';
+    } only (on Debian; nixpkgs' own systemd patches are not part of that build); if the patches do not
+    apply or the image does not boot, report the systemd version.'';
 }
