@@ -150,6 +150,8 @@ def select(args) -> list:
         for key, kind in sc.instances():
             if wanted and not (sc.name in wanted or key in wanted):
                 continue
+            if not wanted and not sc.default:
+                continue
             if kinds_filter and kind is not None and kind not in kinds_filter:
                 continue
             out.append((sc, key, kind))
@@ -163,7 +165,7 @@ def list_scenarios() -> None:
     print(f"Scenarios ({'NAME':<{w - 1}} {'IMAGE KINDS':<{wk}} WHAT IT PROVES):")
     for sc in scs:
         kinds = ",".join(sc.images) or "-"
-        doc = " ".join(sc.doc.split())
+        doc = ("(opt-in: runs only when named) " if not sc.default else "") + " ".join(sc.doc.split())
         print(f"  {sc.name:<{w}} {kinds:<{wk}} {doc}")
     print("\nImage kinds:")
     for k in IMAGE_KINDS.values():

@@ -61,9 +61,11 @@ detail)``, ``r.exit_code``, ``r.boot_s``, ``r.stop_s``, ``r.evidence(text)``, ``
 ``harness.util.Skip(reason)`` marks it SKIPPED; any other exception fails it with the traceback as
 evidence.  It runs once per entry of ``images`` (result key ``NAME@KIND``); ``images=[]`` runs it
 once with ``img=None``.  Containers made through ``ctx.docker`` are removed after each scenario and
-at exit.  Lower ``order`` runs first (built-ins use 10..90).  ``add_images(NAME, [KIND…])`` runs an
-existing scenario on more kinds: the built-in ones use ``img.boot_flags`` and ``img.kind.patched``,
-so e.g. ``add_images("restart", ["sid-patched"])`` works unchanged.
+at exit.  Lower ``order`` runs first (built-ins use 10..90).  ``default=False`` makes a scenario
+opt-in: it runs only when named (``integration/run NAME``), never in a run of everything.
+``add_images(NAME, [KIND…])`` runs an existing scenario on more kinds: the built-in ones use
+``img.boot_flags`` and ``img.kind.patched``, so e.g. ``add_images("restart", ["sid-patched"])`` works
+unchanged.
 
 Other helpers: ``harness.docker`` (``DOCKER_DEFAULT_CAPEFF``, ``BOOTED_STATES``, ``mask_names``),
 ``harness.contract`` (exit codes of /work/contracts.md), ``harness.fixtures.privileged_runtime(ctx)``
@@ -95,6 +97,7 @@ class Scenario:
     images: list
     doc: str = ""
     order: int = 50
+    default: bool = True   # False: opt-in, runs only when named on the command line
 
     def instances(self):
         if not self.images:
@@ -121,12 +124,13 @@ def register_scenario(sc: Scenario, replace: bool = False) -> Scenario:
 
 
 def scenario(name: str, images=("sid", "trixie"), doc: str = "", order: int = 50,
-             replace: bool = False):
-    """Decorator: register func(ctx, img, r) as scenario NAME run on each image kind."""
+             replace: bool = False, default: bool = True):
+    """Decorator: register func(ctx, img, r) as scenario NAME run on each image kind.
+    ``default=False`` makes it opt-in: a run without scenario names leaves it out."""
 
     def deco(func):
         register_scenario(Scenario(name, func, list(images), doc or (func.__doc__ or "").strip(),
-                                   order), replace=replace)
+                                   order, default), replace=replace)
         return func
 
     return deco

@@ -85,6 +85,18 @@ class RegistryTest(unittest.TestCase):
             self.assertIn("sid", registry.SCENARIOS[name].images)
             self.assertIn("trixie", registry.SCENARIOS[name].images)
 
+    def test_opt_in_scenario_runs_only_when_named(self):
+        import argparse
+        import harness.cli
+        registry.register_scenario(registry.Scenario("t-opt", lambda *a: None, ["sid"], default=False))
+        try:
+            args = argparse.Namespace(images=None, scenarios=[])
+            self.assertNotIn("t-opt", [sc.name for sc, _, _ in harness.cli.select(args)])
+            args.scenarios = ["t-opt"]
+            self.assertEqual([key for _, key, _ in harness.cli.select(args)], ["t-opt@sid"])
+        finally:
+            registry.SCENARIOS.pop("t-opt", None)
+
 
 class ImagesTest(unittest.TestCase):
     def setUp(self):
@@ -185,6 +197,41 @@ class RuncHostcapsTest(unittest.TestCase):
             with open(os.path.join(d, "config.json")) as f:
                 caps = json.load(f)["process"]["capabilities"]
             self.assertEqual(caps["bounding"], [n for n in allcaps if bnd >> caps_mask([n]).bit_length() - 1 & 1])
+
+
+class WorkloadTest(unittest.TestCase):
+    def test_config_tarball_cached_by_content(self):
+        from scenarios import workload
+        with tempfile.TemporaryDirectory() as tmp:
+            a = workload.config_tarball(tmp)
+            self.assertEqual(a, workload.config_tarball(tmp))
+            with tarfile.open(a) as t:
+                names = {m.name: m for m in t}
+            self.assertIn("etc/postfix/main.cf", names)
+            link = names["etc/systemd/system/sockets.target.wants/systemd-journal-gatewayd.socket"]
+            self.assertTrue(link.issym())
+            self.assertTrue(all(m.uid == 0 and m.mtime == 0 for m in names.values()))
+
+    def test_packages_and_kinds(self):
+        from scenarios import workload
+        pk = workload.workload_packages()
+        self.assertEqual(pk[:3], ["systemd", "dbus", "procps"])
+        self.assertGreaterEqual(len(workload.DAEMONS), 12)
+        for kind in ("sid-workload", "trixie-workload", "sid-workload-patched", "trixie-workload-patched"):
+            self.assertEqual(registry.IMAGE_KINDS[kind].packages, pk)
+
+    def test_tables(self):
+        from scenarios import workload
+        rows = {workload.SYSTEM_ROW: {"running": [True, ""]},
+                "nginx": {c: [c != "stop", ""] for c in workload.CHECKS}}
+        t = workload.mode_table(rows)
+        self.assertRegex(t, r"nginx\s+pass\s+pass\s+pass\s+pass\s+FAIL")
+        self.assertEqual(workload.passed(rows), (5, 6))
+        s = workload.side_by_side({"ours": {"rows": rows}, "stock-rw": {"rows": {}}})
+        self.assertIn("| nginx", s)
+        self.assertIn("4/5 (fails: stop)", s)
+        self.assertIn("not run", s)
+        self.assertIn("**5/6**", s)
 
 
 class ReportTest(unittest.TestCase):

@@ -1,0 +1,539 @@
+"""The workload proof: a Debian system with the daemons people containerize, checked daemon by daemon.
+
+Image kinds ``sid-workload`` / ``trixie-workload`` (stock systemd 262 / 257) and ``sid-workload-patched`` /
+``trixie-workload-patched`` (the same + patches/build's systemd): the root filesystem is mmdebstrap's
+minbase with the packages of ``integration/workload/packages`` (cached by its inputs like every kind), the
+configuration is the file tree ``integration/workload/rootfs/`` laid over it as an overlay tarball (so a
+configuration change never re-runs mmdebstrap).  Every daemon answers on loopback: the harness runs
+containers with ``--network none``, so each request is made with ``docker exec`` inside the container.
+
+Per daemon (``DAEMONS``) and mode, the checks are: the unit is ``active``; it answers one real
+``request``; ``systemctl restart`` → active and answering again (``restart``); ``journalctl -u UNIT``
+shows at least one line (``journal``); ``systemctl stop`` → no process of the daemon is left, by
+process name or user read from /proc (``stop``).  Plus ``systemctl is-system-running`` = ``running``.
+
+Modes (``MODES``): ``ours`` (patched systemd, only the three --tmpfs flags); ``stock-rw`` (stock systemd
+with the insecure ``--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw``); ``stock-writable-cgroups``
+(stock systemd with Docker ≥ 28's ``--security-opt writable-cgroups=true``; on an older engine every
+check of that mode FAILS with "engine missing").  The scenario passes when ``ours`` passes every check;
+the baselines' results are recorded (result ``extra.modes``, the tables printed) but are not fatal.
+``NIXOS2DOCKER_WORKLOAD_MODES=ours,stock-rw`` limits a run to some modes (the others are reported as
+not run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import tarfile
+import time
+from dataclasses import dataclass, field
+
+from harness.docker import BOOTED_STATES
+from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, STOCK_RW_FLAGS, TMPFS_FLAGS
+from harness.registry import ImageKind, register_image_kind, scenario
+from harness.util import HarnessError, Skip
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # integration/
+WORKLOAD_DIR = os.path.join(HERE, "workload")
+
+CHECKS = ("active", "request", "restart", "journal", "stop")
+SYSTEM_ROW = "system"  # the row of `systemctl is-system-running`
+
+
+def workload_packages() -> list:
+    """DEFAULT_PACKAGES + integration/workload/packages (one name per line, '#' comments)."""
+    out = list(DEFAULT_PACKAGES)
+    with open(os.path.join(WORKLOAD_DIR, "packages")) as f:
+        for line in f:
+            name = line.split("#", 1)[0].strip()
+            if name and name not in out:
+                out.append(name)
+    return out
+
+
+# Units enabled by the configuration overlay (symlinks are generated, not stored in the repository).
+ENABLE_LINKS = {
+    "etc/systemd/system/sockets.target.wants/systemd-journal-gatewayd.socket":
+        "/usr/lib/systemd/system/systemd-journal-gatewayd.socket",
+}
+
+
+def config_tarball(cache_dir: str) -> str:
+    """integration/workload/rootfs/ (+ ENABLE_LINKS) as a tarball, cached under <cache>/overlays/ by
+    the content of every file; owners root, modes as in the tree, a fixed mtime."""
+    src = os.path.join(WORKLOAD_DIR, "rootfs")
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, src)
+        if rel != ".":
+            entries.append((rel, None))
+        for fn in sorted(filenames):
+            entries.append((os.path.normpath(os.path.join(rel, fn)), os.path.join(dirpath, fn)))
+    h = hashlib.sha256(b"workload-config:v1\n")
+    for rel, path in entries:
+        h.update(rel.encode() + b"\0")
+        if path:
+            h.update(open(path, "rb").read() + b"\0")
+    for link, target in sorted(ENABLE_LINKS.items()):
+        h.update(f"{link}->{target}\n".encode())
+    out_dir = os.path.join(cache_dir, "overlays")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, f"workload-config-{h.hexdigest()[:16]}.tar")
+    if os.path.isfile(out):
+        return out
+    tmp = out + f".tmp{os.getpid()}"
+    made_dirs = set()
+
+    def add_dir(t, name):
+        if name in made_dirs:
+            return
+        parent = os.path.dirname(name)
+        if parent:
+            add_dir(t, parent)
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 0
+        t.addfile(ti)
+        made_dirs.add(name)
+
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as t:
+        for rel, path in entries:
+            if path is None:
+                add_dir(t, rel)
+                continue
+            add_dir(t, os.path.dirname(rel))
+            data = open(path, "rb").read()
+            ti = tarfile.TarInfo(rel)
+            ti.size, ti.mtime = len(data), 0
+            ti.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            t.addfile(ti, io.BytesIO(data))
+        for link, target in sorted(ENABLE_LINKS.items()):
+            add_dir(t, os.path.dirname(link))
+            ti = tarfile.TarInfo(link)
+            ti.type, ti.linkname, ti.mode, ti.mtime = tarfile.SYMTYPE, target, 0o777, 0
+            t.addfile(ti)
+    os.replace(tmp, out)
+    return out
+
+
+def config_overlay(ctx) -> str:
+    return config_tarball(ctx.cache_dir)
+
+
+config_overlay.__name__ = "workload configuration (integration/workload/rootfs)"
+
+for _suite, _systemd in (("sid", "262"), ("trixie", "257")):
+    register_image_kind(ImageKind(
+        name=f"{_suite}-workload", suite=_suite, packages=workload_packages(), overlays=[config_overlay],
+        description=f"Debian {_suite} + the workload daemons (integration/workload), stock systemd {_systemd}"))
+    register_image_kind(ImageKind(
+        name=f"{_suite}-workload-patched", suite=_suite, packages=workload_packages(),
+        overlays=[config_overlay] + IMAGE_KINDS[f"{_suite}-patched"].overlays, patched=True,
+        description=f"{_suite}-workload + patched systemd {_systemd} from patches/build"))
+
+
+# The daemons ------------------------------------------------------------------------------------------
+@dataclass
+class Daemon:
+    name: str
+    unit: str               # a unit name, a glob resolved in the container (postgresql@*-main.service), or
+                            # alternatives "a|b": the first loaded one that is not a Type=oneshot wrapper
+    request: str            # shell command run inside the container (sh -c)
+    expect: str             # regex its stdout must match
+    comm: str = ""          # regex on /proc/PID/comm (or argv[0]'s basename) of the daemon's processes
+    users: tuple = ()       # users owning the daemon's processes (any process of them counts)
+    socket: str = ""        # the unit's socket when socket-activated: "active" is the socket listening
+    also_stop: tuple = ()   # units stopped with it (a socket that would start it again)
+    kind: str = ""          # what it is, for the table
+    sandboxing: tuple = field(default_factory=tuple)  # notable unit options (reported, not asserted)
+
+
+def _bash_tcp(port: int, send: str, lines: int = 1) -> str:
+    """A request over TCP to 127.0.0.1:PORT with bash's /dev/tcp (no client package needed): SEND (printf
+    %b escapes) is written, the first LINES lines of the answer are printed."""
+    script = (f"exec 3<>/dev/tcp/127.0.0.1/{port}; printf %b {shlex.quote(send)} >&3; "
+              f"head -n {lines} <&3")
+    return f"timeout 10 bash -c {shlex.quote(script)}"
+
+
+def _smtp_dialogue(port: int, commands) -> str:
+    """An SMTP conversation over bash's /dev/tcp: read a complete reply (up to the line "NNN text"),
+    then send the next command; every reply is printed (Postfix rejects commands sent ahead of a reply)."""
+    send = "; ".join(f"expect; printf '%s\\r\\n' {shlex.quote(c)} >&3" for c in commands)
+    script = (f"exec 3<>/dev/tcp/127.0.0.1/{port}; "
+              "expect() { while IFS= read -r -t 10 line <&3; do echo \"$line\"; "
+              "case \"$line\" in [0-9][0-9][0-9]\\ *) return 0;; esac; done; return 1; }; "
+              f"{send}; expect")
+    return f"timeout 20 bash -c {shlex.quote(script)}"
+
+
+SMTP_COMMANDS = ["EHLO probe.n2d", "MAIL FROM:<probe@n2d.localdomain>", "RCPT TO:<root@localhost>", "DATA",
+                 "Subject: n2d probe\r\n\r\nhello from the harness\r\n.", "QUIT"]
+
+DAEMONS = [
+    Daemon("nginx", "nginx.service", "curl -sS -m 10 -D - http://127.0.0.1:80/n2d-probe.txt",
+           r"(?s)Server: nginx.*n2d-probe-web", comm=r"nginx", kind="web server"),
+    Daemon("apache2", "apache2.service", "curl -sS -m 10 -D - http://127.0.0.1:8080/n2d-probe.txt",
+           r"(?s)Server: Apache.*n2d-probe-web", comm=r"apache2", kind="web server"),
+    Daemon("php-fpm", "php*-fpm.service",
+           "SCRIPT_FILENAME=/var/www/html/n2d-probe.php REQUEST_METHOD=GET "
+           "cgi-fcgi -bind -connect /run/php/php-fpm.sock",
+           r"n2d-probe-php \d", comm=r"php-fpm.*", kind="FastCGI"),
+    Daemon("haproxy", "haproxy.service", "curl -sS -m 10 http://127.0.0.1:8081/", r"n2d-probe-haproxy",
+           comm=r"haproxy", kind="proxy"),
+    Daemon("ssh", "ssh.service", _bash_tcp(22, "SSH-2.0-n2d-probe\\r\\n"), r"^SSH-2\.0-OpenSSH_",
+           comm=r"sshd.*", kind="remote login"),
+    Daemon("postgresql", "postgresql@*-main.service",
+           "runuser -u postgres -- psql -h /run/postgresql -tAc 'SELECT 40 + 2'", r"^42$",
+           comm=r"postgres", users=("postgres",), kind="database"),
+    Daemon("mariadb", "mariadb.service", "mariadb -N -B -e 'SELECT 40 + 2'", r"^42$",
+           comm=r"mariadbd|mysqld", users=("mysql",), kind="database"),
+    Daemon("redis", "redis-server.service", "redis-cli -h 127.0.0.1 -p 6379 ping", r"^PONG$",
+           comm=r"redis-server", users=("redis",), kind="cache"),
+    Daemon("memcached", "memcached.service", _bash_tcp(11211, "version\\r\\n"), r"^VERSION \d",
+           comm=r"memcached", users=("memcache",), kind="cache"),
+    Daemon("postfix", "postfix.service|postfix@-.service", _smtp_dialogue(25, SMTP_COMMANDS),
+           r"250 2\.0\.0 Ok: queued", comm=r"master|qmgr|pickup|smtpd|cleanup|trivial-rewrite|local",
+           users=("postfix",), kind="mail (SMTP)"),
+    Daemon("unbound", "unbound.service", "dig +short +time=3 +tries=2 @127.0.0.1 probe.n2d.test A",
+           r"^192\.0\.2\.53$", comm=r"unbound", users=("unbound",), kind="DNS"),
+    Daemon("rsyslog", "rsyslog.service",
+           "t=n2d-$(date +%s%N); logger -n 127.0.0.1 -P 514 -d -t n2d-probe \"$t\" && "
+           "for i in $(seq 50); do grep -q \"$t\" /var/log/n2d-probe.log 2>/dev/null && "
+           "echo \"logged $t\" && break; sleep 0.1; done",
+           r"^logged n2d-", comm=r"rsyslogd", also_stop=("syslog.socket",), kind="syslog"),
+    Daemon("atd", "atd.service",
+           "f=/var/tmp/n2d-at-$(date +%s%N); echo \"echo ran > $f\" | at now 2>/dev/null && "
+           "for i in $(seq 100); do [ -s \"$f\" ] && echo \"at job $(cat \"$f\")\" && break; sleep 0.1; done",
+           r"^at job ran$", comm=r"atd", kind="job scheduler"),
+    Daemon("journal-gatewayd", "systemd-journal-gatewayd.service",
+           "curl -sS -m 10 http://127.0.0.1:19531/machine", r'"machine_id"',
+           comm=r"systemd-journal-gatewayd", users=("systemd-journal-gateway",),
+           socket="systemd-journal-gatewayd.socket", also_stop=("systemd-journal-gatewayd.socket",),
+           kind="HTTP (DynamicUser=)"),
+]
+
+
+# Modes ------------------------------------------------------------------------------------------------
+@dataclass
+class Mode:
+    name: str
+    patched: bool
+    flags: list
+    min_docker: int = 0     # engine requirement (Docker major version)
+    doc: str = ""
+
+
+MODES = [
+    Mode("ours", True, list(TMPFS_FLAGS), doc="patched systemd, only the 3 --tmpfs flags"),
+    Mode("stock-rw", False, list(TMPFS_FLAGS) + list(STOCK_RW_FLAGS),
+         doc="stock systemd + --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw (insecure)"),
+    Mode("stock-writable-cgroups", False, list(TMPFS_FLAGS) + ["--security-opt", "writable-cgroups=true"],
+         min_docker=28, doc="stock systemd + --security-opt writable-cgroups=true (Docker >= 28)"),
+]
+
+
+def selected_modes() -> list:
+    env = os.environ.get("NIXOS2DOCKER_WORKLOAD_MODES", "").strip()
+    if not env:
+        return [m.name for m in MODES]
+    names = [n.strip() for n in env.split(",") if n.strip()]
+    unknown = [n for n in names if n not in [m.name for m in MODES]]
+    if unknown:
+        raise HarnessError(f"NIXOS2DOCKER_WORKLOAD_MODES: unknown mode(s) {unknown} "
+                           f"(known: {', '.join(m.name for m in MODES)})")
+    return names
+
+
+def docker_major(ctx) -> int | None:
+    info = getattr(ctx.daemon, "info", None) or {}
+    m = re.match(r"(\d+)\.", str(info.get("ServerVersion", "")))
+    return int(m.group(1)) if m else None
+
+
+# Checking one booted container --------------------------------------------------------------------------
+class Checker:
+    """Runs the checks of every daemon in one container; rows[daemon][check] = (ok, detail)."""
+
+    def __init__(self, ctx, container, evidence):
+        self.ctx = ctx
+        self.c = container
+        self.rows: dict = {}
+        self.evidence = evidence   # daemon -> list of text blocks (failure evidence)
+
+    def sh(self, cmd: str, timeout: float = 30):
+        return self.ctx.docker.exec(self.c, ["sh", "-c", cmd], timeout=timeout)
+
+    def record(self, daemon: str, check: str, ok: bool, detail: str) -> bool:
+        self.rows.setdefault(daemon, {})[check] = (bool(ok), str(detail).strip()[:600])
+        return bool(ok)
+
+    def resolve_unit(self, d: Daemon) -> str:
+        if "|" in d.unit:
+            alternatives = d.unit.split("|")
+            for u in alternatives:
+                p = self.ctx.docker.exec(self.c, ["systemctl", "show", "-p", "LoadState,Type", u], timeout=30)
+                props = dict(ln.split("=", 1) for ln in p.stdout.splitlines() if "=" in ln)
+                if props.get("LoadState") == "loaded" and props.get("Type") != "oneshot":
+                    return u
+            return alternatives[-1]
+        if not any(ch in d.unit for ch in "*?["):
+            return d.unit
+        p = self.ctx.docker.exec(self.c, ["systemctl", "list-units", "--all", "--plain", "--no-legend",
+                                          "--full", d.unit], timeout=30)
+        names = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+        if not names:
+            p = self.ctx.docker.exec(self.c, ["systemctl", "list-unit-files", "--plain", "--no-legend",
+                                              d.unit], timeout=30)
+            names = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+        return names[0] if names else d.unit
+
+    def is_active(self, unit: str, wait: float = 10) -> tuple:
+        deadline = time.monotonic() + wait
+        while True:
+            p = self.ctx.docker.exec(self.c, ["systemctl", "is-active", unit], timeout=30)
+            state = p.stdout.strip() or p.output().strip()
+            if state == "active" or time.monotonic() > deadline or state in ("failed", "inactive"):
+                return state == "active", state
+            time.sleep(0.2)
+
+    def request(self, d: Daemon, tries: int = 3) -> tuple:
+        last = ""
+        for i in range(tries):
+            p = self.sh(d.request, timeout=30)
+            out = p.stdout.strip()
+            if re.search(d.expect, out, re.M):
+                return True, out.splitlines()[-1] if out else ""
+            last = (p.output().strip() or f"(no output, exit {p.returncode})")
+            time.sleep(1)
+        return False, last
+
+    def processes(self, d: Daemon) -> list:
+        """Processes of the daemon, read from /proc inside the container: 'pid user comm args'."""
+        p = self.ctx.docker.exec(self.c, ["ps", "-e", "-o", "pid=,user:32=,comm=,args="], timeout=30)
+        out = []
+        comm_re = re.compile(rf"^(?:{d.comm})$") if d.comm else None
+        for ln in p.stdout.splitlines():
+            parts = ln.split(None, 3)
+            if len(parts) < 3:
+                continue
+            pid, user, comm = parts[0], parts[1], parts[2]
+            args = parts[3] if len(parts) > 3 else ""
+            argv0 = os.path.basename(args.split()[0]) if args.split() else ""
+            if (d.users and user in d.users) or (comm_re and (comm_re.match(comm) or comm_re.match(argv0))):
+                out.append(f"{pid} {user} {comm} {args[:80]}")
+        return out
+
+    def unit_evidence(self, d: Daemon, unit: str) -> str:
+        p = self.ctx.docker.exec(self.c, ["systemctl", "status", "--no-pager", "--full", "-n", "15", unit],
+                                 timeout=30)
+        j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-n", "20", "-u", unit], timeout=30)
+        props = self.ctx.docker.exec(self.c, ["systemctl", "show", unit, "-p",
+                                              "Result,ExecMainStatus,ExecMainCode,MainPID,User,DynamicUser,"
+                                              "PrivateUsers,PrivateNetwork,PrivateTmp,PrivateDevices,"
+                                              "ProtectSystem,ProtectHome,RestrictNamespaces,"
+                                              "SystemCallFilter,NoNewPrivileges,PIDFile,Type"], timeout=30)
+        g = self.sh(f"journalctl --no-pager -b -o cat | grep -F -e '{unit}' | tail -n 15", timeout=30)
+        return (f"$ systemctl status {unit}\n{p.output().rstrip()}\n"
+                f"$ journalctl -u {unit} -n 20\n{j.output().rstrip()}\n"
+                f"$ journalctl -b | grep {unit} | tail\n{g.output().rstrip()}\n"
+                f"$ systemctl show {unit} (excerpt)\n"
+                + "\n".join(ln for ln in props.stdout.splitlines()
+                            if ln.split("=", 1)[-1] not in ("", "no", "0", "[not set]")))
+
+    def check_daemon(self, d: Daemon) -> None:
+        unit = self.resolve_unit(d)
+        bad = False
+        ok, state = self.is_active(d.socket or unit)
+        bad |= not self.record(d.name, "active", ok, f"{d.socket or unit}: {state}")
+        ok, detail = self.request(d)
+        if d.socket:  # the request started the service
+            act, state = self.is_active(unit)
+            ok, detail = ok and act, f"{detail}; {unit}: {state}"
+        bad |= not self.record(d.name, "request", ok, detail)
+        p = self.ctx.docker.exec(self.c, ["systemctl", "restart", unit], timeout=90)
+        act, state = self.is_active(unit)
+        answered, detail = self.request(d) if act else (False, "not active")
+        bad |= not self.record(d.name, "restart", p.returncode == 0 and act and answered,
+                               f"restart exit {p.returncode} {p.output().strip()[:200]}; {state}; {detail}")
+        j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-q", "-o", "cat", "-u", unit], timeout=30)
+        lines = [ln for ln in j.stdout.splitlines() if ln.strip()]
+        bad |= not self.record(d.name, "journal", bool(lines),
+                               f"{len(lines)} lines" + (f", last: {lines[-1][:150]}" if lines else
+                                                        f": {j.output().strip()[:200]}"))
+        if bad:
+            self.evidence.setdefault(d.name, []).append(self.unit_evidence(d, unit))
+        p = self.ctx.docker.exec(self.c, ["systemctl", "stop", unit, *d.also_stop], timeout=90)
+        left = self.processes(d)
+        for _ in range(50):
+            if not left:
+                break
+            time.sleep(0.1)
+            left = self.processes(d)
+        ok = self.record(d.name, "stop", p.returncode == 0 and not left,
+                         f"stop exit {p.returncode} {p.output().strip()[:200]}; "
+                         + (f"{len(left)} processes left: " + "; ".join(left[:6]) if left else "no process left"))
+        if not ok:
+            self.evidence.setdefault(d.name, []).append(self.unit_evidence(d, unit))
+
+
+def run_mode(ctx, mode: Mode, img, r) -> dict:
+    """Boot IMG with the mode's flags and check every daemon; {rows, boot_s, state, failed_units, ...}."""
+    res = {"flags": mode.flags, "image": img.tag, "doc": mode.doc, "rows": {}, "evidence": {}}
+    c, t0 = ctx.docker.run_detached(img, mode.flags)
+    res["boot_s"], state = ctx.docker.wait_booted(c, t0, timeout=180)
+    res["boot_s"] = round(res["boot_s"], 2)
+    res["state"] = state
+    ck = Checker(ctx, c, res["evidence"])
+    if state not in BOOTED_STATES:
+        ck.record(SYSTEM_ROW, "running", False, f"state {state} after {res['boot_s']}s")
+        res["evidence"][SYSTEM_ROW] = [ctx.docker.logs(c, tail=80)]
+        for d in DAEMONS:
+            for name in CHECKS:
+                ck.record(d.name, name, False, f"not booted ({state})")
+        res["rows"] = {k: {n: list(v) for n, v in row.items()} for k, row in ck.rows.items()}
+        return res
+    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30)
+    res["failed_units"] = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+    ck.record(SYSTEM_ROW, "running", state == "running",
+              f"{state} after {res['boot_s']}s; failed units: {' '.join(res['failed_units']) or 'none'}")
+    if state != "running":
+        res["evidence"][SYSTEM_ROW] = [p.stdout]
+    for d in DAEMONS:
+        ck.check_daemon(d)
+    res["stop_s"], res["exit_code"] = ctx.docker.timed_stop(c)
+    res["rows"] = {k: {n: list(v) for n, v in row.items()} for k, row in ck.rows.items()}
+    return res
+
+
+def failed_rows(reason: str) -> dict:
+    """Every check of a mode that could not run, failed with REASON."""
+    rows = {SYSTEM_ROW: {"running": [False, reason]}}
+    for d in DAEMONS:
+        rows[d.name] = {n: [False, reason] for n in CHECKS}
+    return rows
+
+
+# Tables -------------------------------------------------------------------------------------------------
+def row_names() -> list:
+    return [SYSTEM_ROW] + [d.name for d in DAEMONS]
+
+
+def mode_table(rows: dict) -> str:
+    """daemon × check → pass/FAIL (one mode)."""
+    w = max(len(n) for n in row_names())
+    head = f"{'daemon':<{w}}  " + "  ".join(f"{c:<7}" for c in CHECKS)
+    out = [head, "-" * len(head)]
+    for name in row_names():
+        row = rows.get(name, {})
+        names = ["running"] if name == SYSTEM_ROW else list(CHECKS)
+        cells = []
+        for c in names:
+            v = row.get(c)
+            cells.append(f"{'-' if v is None else ('pass' if v[0] else 'FAIL'):<7}")
+        out.append(f"{name:<{w}}  " + "  ".join(cells))
+    return "\n".join(out)
+
+
+def passed(rows: dict) -> tuple:
+    checks = [v[0] for row in rows.values() for v in row.values()]
+    return sum(1 for ok in checks if ok), len(checks)
+
+
+def side_by_side(modes: dict) -> str:
+    """One line per daemon, one column per mode: checks passed / checks (and which failed)."""
+    names = list(modes)
+    w = max(len(n) for n in row_names())
+    out = [f"| daemon | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for name in row_names():
+        cells = []
+        for m in names:
+            row = modes[m]["rows"].get(name, {})
+            if not row:
+                cells.append("not run")
+                continue
+            ok = [c for c, v in row.items() if v[0]]
+            bad = [c for c, v in row.items() if not v[0]]
+            cells.append(f"{len(ok)}/{len(row)}" + (f" (fails: {', '.join(bad)})" if bad else ""))
+        out.append(f"| {name:<{w}} | " + " | ".join(cells) + " |")
+    totals = []
+    for m in names:
+        p, n = passed(modes[m]["rows"])
+        totals.append(f"**{p}/{n}**")
+    out.append("| **checks passed** | " + " | ".join(totals) + " |")
+    return "\n".join(out)
+
+
+@scenario("workload", images=["sid-workload", "trixie-workload"], order=200, default=False,
+          doc="14 Debian daemons (web, FastCGI, proxy, sshd, SQL, caches, SMTP, DNS, syslog, at, a "
+              "DynamicUser= HTTP service) in one container; per daemon active, answers a request on "
+              "loopback, restart, journalctl -u, stop leaves no process; is-system-running = running. "
+              "Modes: ours (patched, 3 --tmpfs flags) must pass every check; stock-rw and "
+              "stock-writable-cgroups baselines are recorded side by side")
+def workload(ctx, img, r):
+    wanted = selected_modes()
+    modes: dict = {}
+    for mode in MODES:
+        if mode.name not in wanted:
+            modes[mode.name] = {"rows": {}, "not_run": "not selected (NIXOS2DOCKER_WORKLOAD_MODES)"}
+            r.note(f"mode {mode.name}: not run (NIXOS2DOCKER_WORKLOAD_MODES)")
+            continue
+        major = docker_major(ctx)
+        if mode.min_docker and (major is None or major < mode.min_docker):
+            reason = (f"engine missing: needs Docker >= {mode.min_docker}, this engine is Docker "
+                      f"{(getattr(ctx.daemon, 'info', None) or {}).get('ServerVersion', '?')}")
+            modes[mode.name] = {"rows": failed_rows(reason), "flags": mode.flags, "doc": mode.doc,
+                                "engine_missing": reason}
+            r.note(f"mode {mode.name}: FAIL — {reason}")
+        else:
+            t0 = time.monotonic()
+            try:
+                mimg = ctx.image(img.kind.name + "-patched") if mode.patched else img
+            except (Skip, HarnessError) as e:  # e.g. patches/build failed: this mode fails, the others run
+                reason = f"no patched image: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
+                modes[mode.name] = {"rows": failed_rows(reason), "flags": mode.flags, "doc": mode.doc,
+                                    "image_error": str(e)[-2000:]}
+                r.note(f"mode {mode.name}: FAIL — {reason}")
+            else:
+                modes[mode.name] = run_mode(ctx, mode, mimg, r)
+            modes[mode.name]["seconds"] = round(time.monotonic() - t0, 1)
+        rows = modes[mode.name]["rows"]
+        p, n = passed(rows)
+        table = mode_table(rows)
+        print(f"\n--- workload@{img.kind.suite} mode {mode.name} ({mode.doc}): {p}/{n} checks pass\n{table}",
+              flush=True)
+        r.evidence(table, f"mode {mode.name}: {p}/{n}")
+        if mode.name == "ours":
+            for name, row in rows.items():
+                for check, (ok, detail) in row.items():
+                    r.check(f"ours: {name} {check}", ok, detail)
+            r.boot_s = modes[mode.name].get("boot_s")
+            r.stop_s = modes[mode.name].get("stop_s")
+            r.exit_code = modes[mode.name].get("exit_code")
+    if "ours" not in wanted:
+        r.check("ours: mode selected", False, "NIXOS2DOCKER_WORKLOAD_MODES does not include ours")
+    else:
+        ours = modes["ours"]["rows"]
+        for m, res in modes.items():
+            if m == "ours":
+                continue
+            beaten = [f"{name} {c}" for name, row in res["rows"].items() for c, v in row.items()
+                      if v[0] and not ours.get(name, {}).get(c, (False,))[0]]
+            if beaten:
+                r.note(f"{m} passes where ours fails: {', '.join(beaten)}")
+    summary = side_by_side(modes)
+    print(f"\n--- workload@{img.kind.suite}: checks passed per mode\n{summary}", flush=True)
+    r.extra["modes"] = modes
+    r.extra["summary_table"] = summary
+    r.extra["daemons"] = {d.name: {"unit": d.unit, "kind": d.kind} for d in DAEMONS}
+    # Written at once (the run's result file comes only at its end): every check with its evidence.
+    out = os.path.join(os.path.dirname(os.path.abspath(ctx.args.results)), f"workload@{img.kind.name}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"key": r.key, "image": img.tag, "modes": modes, "summary_table": summary}, f, indent=1)
+    r.note(f"every check with its evidence: {out}")

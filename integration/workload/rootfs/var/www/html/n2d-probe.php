@@ -1,0 +1,1 @@
+<?php echo "n2d-probe-php ", PHP_VERSION, "\n";
