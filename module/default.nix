@@ -120,9 +120,10 @@ in
       type = types.bool;
       default = true;
       description = ''
-        Give the image a `HEALTHCHECK` that reports healthy only while
-        `systemctl is-system-running` says `running` (a failed unit makes the container
-        unhealthy; so does a boot that has not finished yet, after the start period).
+        Give the image a `HEALTHCHECK` that reports healthy only while the system is `running`
+        (a failed unit makes the container unhealthy; so does a boot that has not finished yet,
+        after the start period). Its command and timings are those of `image.healthcheck` in
+        `module/profile.json`, the same for every image nixos2docker makes.
       '';
     };
 
