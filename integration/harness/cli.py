@@ -14,10 +14,10 @@ import time
 import traceback
 
 from . import util
-from .daemon import Daemon
-from .docker import DOCKER_DEFAULT_CAPEFF, Docker, mask_names
+from . import engines as eng
+from .docker import mask_names
 from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder
-from .registry import IMAGE_KINDS, SCENARIOS, ordered_scenarios
+from .registry import CORE_KEYS, IMAGE_KINDS, SCENARIOS, check_core, ordered_scenarios
 from .report import FAIL, PASS, SKIPPED, Result, counts, table, write_json
 from .util import HarnessError, Skip, log, run, which
 
@@ -45,8 +45,10 @@ class Context:
         self.profile = json.load(open(os.path.join(REPO, "module", "profile.json")))
         self.binary: str | None = None
         self.binary_error: str | None = None
-        self.daemon: Daemon | None = None
-        self.docker: Docker | None = None
+        self.engine: eng.Engine | None = None    # the engine under test (harness.engines)
+        self.engine_name: str | None = None
+        self.daemon = None                       # its backend (Daemon, RootDockerDaemon, PodmanNamespace)
+        self.docker = None                       # its CLI helpers (harness.docker.Docker or Podman)
         self.daemon_skip: str | None = None
         self.images: ImageBuilder | None = None
         self.tmpdirs: list = []
@@ -54,7 +56,10 @@ class Context:
         self._podman_skip = None
 
     def podman(self):
-        """The harness's podman (harness.podman.Podman), created on first use; Skip if unusable."""
+        """The podman next to this Docker engine (harness.podman.Podman), created on first use; Skip if
+        unusable.  On a podman engine, that engine's own client."""
+        if self.engine is not None and self.engine.is_podman and self.docker is not None:
+            return self.docker
         if self._podman is None:
             if self._podman_skip:
                 raise Skip(self._podman_skip)
@@ -82,16 +87,19 @@ class Context:
              "-o", "DPkg::Lock::Timeout=600"] + list(packages), timeout=1200, env=env)
 
     def check_capeff(self, c, r: Result, label: str = "") -> bool:
-        """CapEff of PID 1 == Docker's documented default capability set (nothing more, nothing less)."""
+        """CapEff of PID 1 == the engine's documented default capability set (nothing more, nothing
+        less): Docker's for Docker engines, podman's for podman engines."""
         got = self.docker.capeff(c)
-        name = "CapEff of PID 1 = Docker default" + (f" ({label})" if label else "")
+        want = self.engine.default_capeff
+        who = "podman" if self.engine.is_podman else "Docker"
+        name = f"CapEff of PID 1 = {who} default" + (f" ({label})" if label else "")
         if got is None:
             return r.check(name, False, "could not read /proc/1/status")
-        extra = mask_names(got & ~DOCKER_DEFAULT_CAPEFF)
-        missing = mask_names(DOCKER_DEFAULT_CAPEFF & ~got)
+        extra = mask_names(got & ~want)
+        missing = mask_names(want & ~got)
         r.extra.setdefault("capeff", []).append(f"{got:016x}")
-        return r.check(name, got == DOCKER_DEFAULT_CAPEFF,
-                       f"CapEff {got:016x}, expected {DOCKER_DEFAULT_CAPEFF:016x}"
+        return r.check(name, got == want,
+                       f"CapEff {got:016x}, expected {want:016x}"
                        + (f"; extra {extra}" if extra else "") + (f"; missing {missing}" if missing else ""))
 
     def mkdtemp(self, prefix: str) -> str:
@@ -105,6 +113,7 @@ def load_scenario_modules() -> None:
     import scenarios  # integration/scenarios (integration/ is on sys.path)
     for m in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda m: m.name):
         importlib.import_module(f"scenarios.{m.name}")
+    check_core()
 
 
 def parse_args(argv):
@@ -114,6 +123,10 @@ def parse_args(argv):
     ap.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                     help="scenario names (all kinds) or NAME@KIND; default: all")
     ap.add_argument("--list", action="store_true", help="list scenarios and image kinds, then exit")
+    ap.add_argument("--engine", action="append", metavar="NAME[,NAME…]",
+                    help=f"engine(s) to run on: {', '.join(eng.ENGINES)}, or all (repeatable); default "
+                         f"{eng.DEFAULT_ENGINE}.  Every scenario runs on the default engine, the core on "
+                         f"every engine")
     ap.add_argument("--images", default=None,
                     help="comma-separated image kinds to run on (default: each scenario's own list)")
     ap.add_argument("--binary", help="use this nixos2docker binary instead of `cargo build --release`")
@@ -132,7 +145,8 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
-def select(args) -> list:
+def select(args, engine: str = eng.DEFAULT_ENGINE) -> list:
+    """(scenario, key, kind) instances to run on ENGINE, in order."""
     kinds_filter = set(args.images.split(",")) if args.images else None
     wanted = args.scenarios
     out = []
@@ -154,6 +168,8 @@ def select(args) -> list:
                 continue
             if kinds_filter and kind is not None and kind not in kinds_filter:
                 continue
+            if not sc.runs_on(kind, engine, eng.DEFAULT_ENGINE):
+                continue
             out.append((sc, key, kind))
     return out
 
@@ -165,8 +181,14 @@ def list_scenarios() -> None:
     print(f"Scenarios ({'NAME':<{w - 1}} {'IMAGE KINDS':<{wk}} WHAT IT PROVES):")
     for sc in scs:
         kinds = ",".join(sc.images) or "-"
-        doc = ("(opt-in: runs only when named) " if not sc.default else "") + " ".join(sc.doc.split())
+        core = [k or "-" for k in sc.images if k in sc.core or f"{sc.name}@{k}" in CORE_KEYS]
+        where = (f"[engines: {','.join(sc.engines)}] " if sc.engines is not None else
+                 f"[core on every engine: {','.join(core)}] " if core else "")
+        doc = ("(opt-in: runs only when named) " if not sc.default else "") + where + " ".join(sc.doc.split())
         print(f"  {sc.name:<{w}} {kinds:<{wk}} {doc}")
+    print(f"\nEngines (default {eng.DEFAULT_ENGINE}; --engine NAME,… or all):")
+    for e in eng.ENGINES.values():
+        print(f"  {e.name:<14} {e.kind:<7} {e.description}")
     print("\nImage kinds:")
     for k in IMAGE_KINDS.values():
         print(f"  {k.name:<{w}} suite={k.suite:<8} patched={str(k.patched).lower():<5} {k.description}")
@@ -200,7 +222,8 @@ def build_binary(ctx: Context) -> None:
 
 
 def run_instance(ctx: Context, sc, key: str, kind) -> Result:
-    r = Result(key, sc.name, kind)
+    r = Result(f"{ctx.engine_name}/{key}" if ctx.engine_name else key, sc.name, kind,
+               engine=ctx.engine_name)
     t0 = time.monotonic()
     log(f"--- {key}")
     try:
@@ -241,16 +264,14 @@ def run_instance(ctx: Context, sc, key: str, kind) -> Result:
 
 
 class Cleanup:
+    """Removes what the current engine's scenarios left and stops that engine; at exit, also the
+    temporary directories.  Safe to call twice."""
+
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.done = False
 
-    def __call__(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
+    def engine(self) -> None:
         ctx = self.ctx
         try:
             if ctx._podman is not None:
@@ -259,19 +280,65 @@ class Cleanup:
             log(f"podman cleanup: {e}")
         try:
             if ctx.docker is not None:
-                ctx.docker.remove_tracked()
-                ctx.docker.remove_labelled()
+                if ctx.engine is not None and ctx.engine.is_podman:
+                    ctx.docker.cleanup()
+                else:
+                    ctx.docker.remove_tracked()
+                    ctx.docker.remove_labelled()
             if ctx.images is not None and ctx.docker is not None:
-                remove_base = not ctx.daemon.private and not ctx.args.keep_base_images
+                remove_base = not getattr(ctx.daemon, "private", False) and not ctx.args.keep_base_images
                 ctx.images.cleanup(remove_base=remove_base)
         except Exception as e:
             log(f"cleanup: {e}")
         finally:
-            if ctx.daemon is not None:
+            if ctx.engine is not None:
+                ctx.engine.stop()
+            elif ctx.daemon is not None:
                 ctx.daemon.stop()
+            ctx.engine = ctx.daemon = ctx.docker = ctx.images = ctx._podman = None
+            ctx._podman_skip = ctx.daemon_skip = None
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        try:
+            self.engine()
+        finally:
             import shutil
-            for d in ctx.tmpdirs:
+            for d in self.ctx.tmpdirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+
+def start_engine(ctx: Context, name: str, meta: dict) -> None:
+    """Start engine NAME and bind ctx to it; on failure ctx.daemon_skip says why (scenarios then fail
+    as SKIPPED, which fails the run)."""
+    spec = eng.ENGINES[name]
+    ctx.engine_name = name
+    log(f"==== engine {name}: {spec.description}")
+    try:
+        ctx.engine, ctx.docker = eng.start(ctx, spec)
+        ctx.daemon = ctx.engine.backend
+        ctx.images = ImageBuilder(ctx)
+        facts = ctx.engine.facts
+        meta.setdefault("engines", {})[name] = facts
+        if name == eng.DEFAULT_ENGINE or "docker" not in meta:
+            meta["docker"] = facts
+        if getattr(ctx.daemon, "private", False):  # a crashed earlier run may have left containers / images
+            ctx.docker.remove_labelled("org.nixos2docker.harness.run")
+            _remove_stale_test_images(ctx)
+        log(f"{name}: {spec.kind} {facts.get('server_version')}: cgroup v{facts.get('cgroup_version')} "
+            f"({facts.get('cgroup_driver')}), runtime {facts.get('default_runtime')} "
+            f"{facts.get('runc_version') or ''}, kernel {facts.get('kernel')}")
+    except (Skip, HarnessError) as e:
+        ctx.daemon_skip = f"engine {name} unavailable: {e}"
+        meta.setdefault("engines", {})[name] = {"engine": name, "error": str(e)}
+        log(f"SKIPPING everything on engine {name}: {e}")
+        if ctx.engine is not None:
+            ctx.engine.stop()
+        ctx.engine = None
 
 
 def main(argv=None) -> int:
@@ -281,7 +348,12 @@ def main(argv=None) -> int:
     if args.list:
         list_scenarios()
         return 0
-    selected = [] if args.capture_fixtures and not args.scenarios else select(args)
+    engine_names = eng.parse_engines(args.engine)
+    plan = [(name, [] if args.capture_fixtures and not args.scenarios else select(args, name))
+            for name in engine_names]
+    if not args.capture_fixtures and not any(sel for _, sel in plan):
+        raise SystemExit(f"integration/run: nothing to run on engine(s) {', '.join(engine_names)} "
+                         "(see integration/run --list)")
 
     ctx = Context(args)
     cleanup = Cleanup(ctx)
@@ -296,7 +368,8 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     results: list = []
     meta = {"run_id": ctx.run_id, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "cache_dir": ctx.cache_dir, "repo": REPO}
+            "cache_dir": ctx.cache_dir, "repo": REPO, "default_engine": eng.DEFAULT_ENGINE,
+            "engines_selected": engine_names, "images": {}, "engine_wall_s": {}}
     rc = 1
     try:
         os.makedirs(ctx.cache_dir, exist_ok=True)
@@ -307,27 +380,20 @@ def main(argv=None) -> int:
         if ctx.binary and not ctx.binary_error:
             meta["binary_sha256"] = util.sha256_file(ctx.binary)
             meta["binary_bytes"] = os.path.getsize(ctx.binary)
-        ctx.daemon = Daemon(ctx.cache_dir, install=not args.no_install)
-        try:
-            ctx.daemon.ensure()
-            ctx.docker = Docker(ctx.daemon, ctx.run_id)
-            ctx.images = ImageBuilder(ctx)
-            meta["docker"] = ctx.daemon.summary()
-            if ctx.daemon.private:  # a crashed earlier run may have left containers / test images
-                ctx.docker.remove_labelled("org.nixos2docker.harness.run")
-                _remove_stale_test_images(ctx)
-            d = meta["docker"]
-            log(f"docker {d['server_version']}: cgroup v{d['cgroup_version']} ({d['cgroup_driver']}), "
-                f"{d['runc_version'] or 'runc ' + str(d['runc_commit'])}, kernel {d['kernel']}")
-        except Skip as e:
-            ctx.daemon_skip = str(e)
-            log(f"SKIPPING everything that needs Docker: {e}")
-        if args.capture_fixtures:
-            from .fixtures import capture_all
-            results += capture_all(ctx)
-        for sc, key, kind in selected:
-            results.append(run_instance(ctx, sc, key, kind))
-        meta["images"] = _image_meta(ctx)
+        for i, (name, selected) in enumerate(plan):
+            if not selected and not (args.capture_fixtures and i == 0):
+                continue
+            t_engine = time.monotonic()
+            start_engine(ctx, name, meta)
+            if args.capture_fixtures and i == 0:
+                from .fixtures import capture_all
+                results += capture_all(ctx)
+            for sc, key, kind in selected:
+                results.append(run_instance(ctx, sc, key, kind))
+            for k, v in _image_meta(ctx).items():
+                meta["images"][f"{name}/{k}"] = v
+            cleanup.engine()
+            meta["engine_wall_s"][name] = round(time.monotonic() - t_engine, 1)
         rc = 0
     except Interrupted as e:
         log(f"interrupted ({e}): cleaning up")
@@ -340,11 +406,15 @@ def main(argv=None) -> int:
         meta["wall_s"] = round(time.monotonic() - t_start, 1)
         if results or rc == 0:
             write_json(args.results, results, meta)
-    d = meta.get("docker")
-    if d:
-        print(f"docker {d['server_version']} ({'private dockerd' if d['private'] else d['docker_host']}): "
-              f"cgroup v{d['cgroup_version']} ({d['cgroup_driver']}), "
-              f"{d['runc_version'] or 'runc ' + str(d['runc_commit'])}, kernel {d['kernel']}")
+    for name, d in (meta.get("engines") or {}).items():
+        if d.get("error"):
+            print(f"engine {name}: UNAVAILABLE: {d['error'].splitlines()[0] if d['error'] else ''}")
+            continue
+        pk = d.get("packages") or {}
+        print(f"engine {name}: {d.get('server_version')} ({d.get('default_runtime')} "
+              f"{d.get('runc_version') or ''}), cgroup v{d.get('cgroup_version')} ({d.get('cgroup_driver')}), "
+              f"kernel {d.get('kernel')}; " + ", ".join(f"{k} {v}" for k, v in sorted(pk.items()))
+              + f"; wall {meta['engine_wall_s'].get(name, 0):.0f}s")
     for name, im in (meta.get("images") or {}).items():
         print(f"image {name}: {im['tag']} (systemd {im['systemd_package']})")
     print(table(results))
@@ -361,15 +431,13 @@ def main(argv=None) -> int:
     return 0
 
 
-
-
 def _remove_stale_test_images(ctx: Context) -> None:
     p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-test"], timeout=60)
-    tags = [t for t in p.stdout.split() if t.startswith("n2d-test:")]
+    tags = [t for t in p.stdout.split() if t.removeprefix("localhost/").startswith("n2d-test:")]
     # base images whose cached root filesystem was deleted (refresh) or re-keyed are stale too
     p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-base"], timeout=60)
     for t in p.stdout.split():
-        if t.startswith("n2d-base:") and not os.path.exists(
+        if t.removeprefix("localhost/").startswith("n2d-base:") and not os.path.exists(
                 os.path.join(ctx.cache_dir, "rootfs", t.split(":", 1)[1] + ".tar")):
             tags.append(t)
     if tags:

@@ -16,6 +16,13 @@ DOCKER_DEFAULT_CAPS = [
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ]
+# podman's default set: the `default_capabilities` of containers-common's containers.conf (podman ≥ 4
+# ships it without MKNOD, NET_RAW and AUDIT_WRITE).  The harness's containers.conf restates it, because
+# CONTAINERS_CONF replaces the distribution's file.
+PODMAN_DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+]
 CAP_NUMBERS = {
     "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
     "CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
@@ -57,16 +64,21 @@ class Container:
 
 
 class Docker:
+    is_podman = False
+
     def __init__(self, daemon, run_id: str):
         self.env = daemon.env
         self.bin = daemon.docker_bin
+        self.prefix: list = []  # e.g. nsenter into an engine's namespace (harness.engines)
         self.run_id = run_id
         self.label = f"org.nixos2docker.harness.run={run_id}"
         self.containers: list = []
         self._n = itertools.count(1)
 
-    def cli(self, args, timeout: float = 60, input: str | None = None) -> Proc:
-        return run([self.bin] + list(args), timeout=timeout, env=self.env, input=input)
+    def cli(self, args, timeout: float = 60, input: str | None = None, env: dict | None = None) -> Proc:
+        """Run the engine's CLI (inside the engine's namespace when it has one); ENV adds variables."""
+        return run(self.prefix + [self.bin] + list(args), timeout=timeout,
+                   env=dict(self.env, **env) if env else self.env, input=input)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _run_args(self, image, flags, name):

@@ -7,7 +7,6 @@ import json
 import os
 import time
 
-from .daemon import host_lacks_caps
 from .images import STOCK_RW_FLAGS, TMPFS_FLAGS
 from .report import Result
 from .util import HarnessError, Skip, log
@@ -17,9 +16,7 @@ FIXTURE_IMAGE_KIND = "sid"
 
 def privileged_runtime(ctx) -> list:
     """On a private daemon of a host that lacks capabilities, --privileged needs the wrapper."""
-    if ctx.daemon is not None and ctx.daemon.private and host_lacks_caps():
-        return ["--runtime", "n2d-hostcaps"]
-    return []
+    return ctx.engine.privileged_runtime() if ctx.engine is not None else []
 
 
 def fixture_kinds(ctx) -> list:
@@ -92,9 +89,9 @@ def capture_all(ctx) -> list:
                     r.check("capture prints one JSON object", True)
                     if not doc.get("description"):
                         doc["description"] = (f"{name}: {note}; captured by integration/run "
-                                              f"--capture-fixtures on Docker "
-                                              f"{ctx.daemon.info.get('ServerVersion')} (cgroup v"
-                                              f"{ctx.daemon.info.get('CgroupVersion')}), image "
+                                              f"--capture-fixtures on {ctx.engine.name} "
+                                              f"{ctx.engine.version} (cgroup v"
+                                              f"{ctx.engine.facts.get('cgroup_version')}), image "
                                               f"{img.kind.name}")
                     path = os.path.join(out_dir, f"{name}.json")
                     with open(path + ".tmp", "w") as f:

@@ -355,9 +355,10 @@ class ImageBuilder:
             self._binary_layer(os.path.join(tmp, "nixos2docker-layer.tar"))
             with open(os.path.join(tmp, "Dockerfile"), "w") as f:
                 f.write(self.dockerfile(base_tag, names, volumes, kind))
-            env = dict(self.ctx.docker.env, DOCKER_BUILDKIT="0")
-            p = run([self.ctx.docker.bin, "build", "-q", "--network", "none", "--rm", "--force-rm",
-                     "-t", tag, tmp], timeout=600, env=env)
+            # classic builder (offline); podman: docker format, else HEALTHCHECK is dropped
+            fmt = ["--format", "docker"] if getattr(self.ctx.docker, "is_podman", False) else []
+            p = self.ctx.docker.cli(["build", "-q", "--network", "none", "--rm", "--force-rm"] + fmt
+                                    + ["-t", tag, tmp], timeout=600, env={"DOCKER_BUILDKIT": "0"})
             if not p.ok:
                 raise HarnessError(f"docker build of {tag} failed:\n" + p.describe())
         self.test_tags.append(tag)

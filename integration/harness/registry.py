@@ -51,10 +51,20 @@ Scenarios
         r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
         r.check("exit 0", r.exit_code == 0, r.exit_code)
 
+Engines
+-------
+Scenarios run on the DEFAULT engine (harness.engines.DEFAULT_ENGINE: Docker 28.5); ``core=[KIND…]``
+(or ``core=True``, or ``add_core("NAME@KIND", …)``; the core list is scenarios/engines.py) puts those instances in the core that runs on every
+engine (``integration/run --engine all``); ``engines=["docker28", …]`` runs a scenario only on the named
+engines (e.g. a Docker ≥ 28 feature).  Write scenarios against ``ctx.docker`` — it is bound to the engine
+under test (Docker's or podman's CLI with the same helpers) — and ask ``ctx.engine`` (``.name``,
+``.kind``, ``.is_docker``, ``.is_podman``, ``.version``, ``.version_at_least(28)``, ``.default_capeff``,
+``.privileged_runtime()``, ``.facts``) where engines differ.  Never hard-code a socket or ``docker``.
+
 A scenario function receives ``ctx`` (``harness.cli.Context``: ``.docker`` container helpers,
 ``.image(kind, volumes=True)``, ``.repo``, ``.cache_dir``, ``.profile``, ``.TMPFS_FLAGS``,
-``.STOCK_RW_FLAGS``, ``.check_capeff``, ``.podman()`` — a ``harness.podman.Podman`` with the same
-helpers plus ``.load(img)``, or Skip —, ``.mkdtemp(prefix)`` — removed at exit), ``img`` (a built ``harness.images.Image``: ``.tag``,
+``.STOCK_RW_FLAGS``, ``.check_capeff`` (against the engine's default set), ``.podman()`` — the podman next
+to a Docker engine, a ``harness.podman.Podman`` with the same helpers plus ``.load(img)``, or Skip —, ``.mkdtemp(prefix)`` — removed at exit), ``img`` (a built ``harness.images.Image``: ``.tag``,
 ``.kind`` (the ImageKind), ``.boot_flags``) and ``r`` (a ``harness.report.Result``: ``r.check(name, ok,
 detail)``, ``r.exit_code``, ``r.boot_s``, ``r.stop_s``, ``r.evidence(text)``, ``r.note(text)``,
 ``r.extra[...]``).  The result passes when every check passed and at least one check ran; raising
@@ -98,6 +108,14 @@ class Scenario:
     doc: str = ""
     order: int = 50
     default: bool = True   # False: opt-in, runs only when named on the command line
+    core: list = field(default_factory=list)   # image kinds whose instance runs on EVERY engine
+    engines: Optional[list] = None             # None: the default engine (+ core); else exactly these
+
+    def runs_on(self, kind, engine: str, default_engine: str) -> bool:
+        """Does instance (self, KIND) run on ENGINE?  ("default" in ``engines`` = the default engine.)"""
+        if self.engines is not None:
+            return engine in self.engines or ("default" in self.engines and engine == default_engine)
+        return engine == default_engine or kind in self.core or f"{self.name}@{kind}" in CORE_KEYS
 
     def instances(self):
         if not self.images:
@@ -107,6 +125,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {}
 IMAGE_KINDS: dict[str, ImageKind] = {}
+CORE_KEYS: set = set()  # "NAME@KIND" instances that run on every engine (add_core)
 
 
 def register_image_kind(kind: ImageKind, replace: bool = False) -> ImageKind:
@@ -124,16 +143,37 @@ def register_scenario(sc: Scenario, replace: bool = False) -> Scenario:
 
 
 def scenario(name: str, images=("sid", "trixie"), doc: str = "", order: int = 50,
-             replace: bool = False, default: bool = True):
+             replace: bool = False, default: bool = True, core=(), engines=None):
     """Decorator: register func(ctx, img, r) as scenario NAME run on each image kind.
-    ``default=False`` makes it opt-in: a run without scenario names leaves it out."""
+    ``default=False`` makes it opt-in: a run without scenario names leaves it out.
+
+    ``core``: image kinds (a subset of ``images``, or True for all) whose instance belongs to the CORE
+    that runs on every engine; ``engines``: run only on these engines (names of harness.engines, or
+    "default"), on all of ``images``."""
 
     def deco(func):
-        register_scenario(Scenario(name, func, list(images), doc or (func.__doc__ or "").strip(),
-                                   order, default), replace=replace)
+        kinds = list(images)
+        core_kinds = (kinds or [None]) if core is True else list(core)
+        register_scenario(Scenario(name, func, kinds, doc or (func.__doc__ or "").strip(), order,
+                                   default=default, core=core_kinds,
+                                   engines=None if engines is None else list(engines)),
+                          replace=replace)
         return func
 
     return deco
+
+
+def add_core(*keys: str) -> None:
+    """Put instances ``NAME@KIND`` in the core (run on every engine).  The scenarios may be registered
+    later (modules load in file-name order); ``check_core`` verifies the keys once all are loaded."""
+    CORE_KEYS.update(keys)
+
+
+def check_core() -> None:
+    for key in sorted(CORE_KEYS):
+        name, _, kind = key.partition("@")
+        if name not in SCENARIOS or kind not in SCENARIOS[name].images:
+            raise ValueError(f"core instance {key!r} is not a registered scenario@kind")
 
 
 def add_images(name: str, kinds) -> None:

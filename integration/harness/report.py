@@ -26,6 +26,7 @@ class Result:
     evidence_parts: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     reason: str | None = None      # skip or failure reason
+    engine: str | None = None      # harness.engines name
 
     def check(self, name: str, ok: bool, detail="") -> bool:
         self.checks.append({"name": name, "ok": bool(ok), "detail": str(detail)[:2000]})
@@ -61,6 +62,7 @@ class Result:
     def to_json(self) -> dict:
         return {
             "scenario": self.scenario,
+            "engine": self.engine,
             "image_kind": self.image_kind,
             "status": self.status,
             "pass": self.status == PASS,
@@ -86,7 +88,7 @@ def _f(x):
 
 
 def table(results: list) -> str:
-    rows = [("SCENARIO", "IMAGE", "RESULT", "EXIT", "BOOT_S", "STOP_S", "WALL_S", "NOTE")]
+    rows = [("ENGINE", "SCENARIO", "IMAGE", "RESULT", "EXIT", "BOOT_S", "STOP_S", "WALL_S", "NOTE")]
     for r in results:
         note = ""
         if r.status == SKIPPED:
@@ -95,7 +97,7 @@ def table(results: list) -> str:
             note = r.first_failure()
         elif r.notes:
             note = r.notes[0][:90]
-        rows.append((r.scenario, r.image_kind or "-", r.status.upper(),
+        rows.append((r.engine or "-", r.scenario, r.image_kind or "-", r.status.upper(),
                      "-" if r.exit_code is None else str(r.exit_code),
                      _f(r.boot_s), _f(r.stop_s), _f(r.seconds), note))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

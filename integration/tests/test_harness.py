@@ -257,3 +257,69 @@ class ReportTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EnginesTest(unittest.TestCase):
+    def test_parse_engines(self):
+        from harness import engines as eng
+        self.assertEqual(eng.parse_engines(None), [eng.DEFAULT_ENGINE])
+        every = eng.parse_engines(["all"])
+        self.assertEqual(sorted(every), sorted(eng.ENGINES))
+        self.assertEqual(every[0], eng.DEFAULT_ENGINE)  # the default engine runs first
+        self.assertEqual(eng.parse_engines(["podman43,docker20", "docker20"]), ["docker20", "podman43"])
+        with self.assertRaises(SystemExit):
+            eng.parse_engines(["docker99"])
+
+    def test_matrix_has_the_required_engines(self):
+        from harness import engines as eng
+        kinds = {(e.kind, e.root.suite if e.root else "host", e.runtime) for e in eng.ENGINES.values()}
+        for want in [("docker", "sid", None), ("docker", "sid", "crun"), ("docker", "trixie", None),
+                     ("docker", "host", None), ("podman", "sid", None), ("podman", "host", None)]:
+            self.assertIn(want, kinds)
+
+    def test_root_key_depends_on_inputs(self):
+        from harness.engines import EngineRoot
+        a = EngineRoot("sid", ("docker.io", "runc"))
+        self.assertEqual(a.key(), EngineRoot("sid", ("runc", "docker.io")).key())
+        self.assertNotEqual(a.key(), EngineRoot("sid", ("docker.io",)).key())
+        self.assertNotEqual(a.key(), EngineRoot("trixie", ("docker.io", "runc")).key())
+        self.assertTrue(a.path("/c").startswith("/c/engines/sid-"))
+
+    def test_runs_on(self):
+        sc = registry.Scenario("x", lambda *a: None, ["sid", "sid-patched"], core=["sid-patched"])
+        self.assertTrue(sc.runs_on("sid", "docker28", "docker28"))
+        self.assertFalse(sc.runs_on("sid", "podman58", "docker28"))
+        self.assertTrue(sc.runs_on("sid-patched", "podman58", "docker28"))
+        only = registry.Scenario("y", lambda *a: None, ["sid"], engines=["docker28"])
+        self.assertTrue(only.runs_on("sid", "docker28", "docker20"))
+        self.assertFalse(only.runs_on("sid", "docker20", "docker20"))
+        registry.add_core("z@sid")
+        try:
+            self.assertTrue(registry.Scenario("z", lambda *a: None, ["sid"]).runs_on("sid", "podman43", "docker28"))
+        finally:
+            registry.CORE_KEYS.discard("z@sid")
+
+    def test_dpkg_versions(self):
+        from harness.engines import dpkg_versions
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "var/lib/dpkg"))
+            with open(os.path.join(d, "var/lib/dpkg/status"), "w") as f:
+                f.write("Package: runc\nStatus: install ok installed\nVersion: 1.3.6\n\n"
+                        "Package: crun\nStatus: deinstall ok config-files\nVersion: 1.2\n")
+            self.assertEqual(dpkg_versions(d, ("runc", "crun")), {"runc": "1.3.6"})
+
+
+class CrunHostcgroupTest(unittest.TestCase):
+    def test_strips_resources_of_missing_controllers(self):
+        path = os.path.join(INTEGRATION, "harness", "crun-hostcgroup")
+        src = open(path).read().split("\nargs = sys.argv")[0]  # the functions, not the exec
+        mod = {}
+        exec(compile(src, path, "exec"), mod)
+        res = {"pids": {"limit": -1}, "blockIO": {}, "memory": {"limit": 1}, "devices": [],
+               "unified": {"pids.max": "max", "hugetlb.2MB.max": "1", "cgroup.freeze": "0"}}
+        mod["strip"](res, {"hugetlb"})
+        self.assertEqual(sorted(res), ["devices", "unified"])
+        self.assertEqual(sorted(res["unified"]), ["cgroup.freeze", "hugetlb.2MB.max"])
+        full = {"pids": {"limit": 10}, "blockIO": {}}
+        mod["strip"](full, {"pids", "io"})
+        self.assertEqual(sorted(full), ["blockIO", "pids"])  # nothing removed where controllers exist
