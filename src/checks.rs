@@ -154,8 +154,10 @@ impl Problem {
             }
             Problem::TargetNotExecutable { path } => format!("chmod +x {path}, or point \"target\" at systemd"),
             Problem::StockOnReadOnlyCgroup { .. } => {
-                "use an image with nixos2docker's patched systemd; or run it with \
-                 `podman run --systemd=always`; or (insecure: exposes the host's cgroup tree) \
+                "use an image with nixos2docker's patched systemd; or, on Docker >= 28, add \
+                 `--security-opt writable-cgroups=true` (a private cgroup namespace whose own subtree is writable; \
+                 stock systemd then boots, but SIGTERM still makes it re-execute); or run it with \
+                 `podman run --systemd=always`; or, on an older Docker (insecure: exposes the host's cgroup tree), \
                  `docker run --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw`"
                     .into()
             }
@@ -363,7 +365,13 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
                 plan.disable_controllers = true;
                 findings.push(Finding::ok("cgroup", format!("cgroup2, read-only (Docker's default), {ns}")));
             } else if cg.private_ns {
-                findings.push(Finding::ok("cgroup", format!("cgroup2, writable, {ns}")));
+                findings.push(Finding::ok(
+                    "cgroup",
+                    format!(
+                        "cgroup2, writable, {ns}: the container's own subtree (Docker >= 28 \
+                         --security-opt writable-cgroups=true, or podman --systemd=always)"
+                    ),
+                ));
             } else {
                 findings.push(Finding::warn(
                     "cgroup",
@@ -448,9 +456,14 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
                      new PID namespace and SIGTERM is turned into SIGRTMIN+3"
                 ),
             )),
+            // Exec, not relay: without CAP_SYS_ADMIN (Docker's default set, also with writable-cgroups) no PID
+            // namespace can be made, so stock systemd is PID 1 itself and keeps its own SIGTERM handling.
             Some(false) => findings.push(Finding::warn(
                 "systemd",
-                format!("stock systemd{v}: SIGTERM makes it re-execute, not stop"),
+                format!(
+                    "stock systemd{v} on a writable cgroup fs boots, exec'd as PID 1 (relay mode needs CAP_SYS_ADMIN \
+                     for a PID namespace); SIGTERM makes it re-execute, not stop"
+                ),
                 "stop it with SIGRTMIN+3 (the image's StopSignal; Kubernetes ignores it), use patched systemd, or \
                  grant CAP_SYS_ADMIN (--privileged) for relay mode, which translates SIGTERM",
             )),

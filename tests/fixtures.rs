@@ -100,9 +100,20 @@ fn stock_on_read_only_cgroup_names_every_way_out() {
     let p = report.problem.expect("stock systemd cannot boot here");
     assert!(matches!(p, Problem::StockOnReadOnlyCgroup { version: Some(262), .. }), "{p:?}");
     let msg = p.to_string();
-    for needle in ["read-only", "patched systemd", "podman run --systemd=always", "--cgroupns=host", "insecure"] {
+    for needle in [
+        "read-only",
+        "patched systemd",
+        "--security-opt writable-cgroups=true",
+        "Docker >= 28",
+        "podman run --systemd=always",
+        "--cgroupns=host",
+        "insecure",
+    ] {
         assert!(msg.contains(needle), "message lacks {needle:?}: {msg}");
     }
+    // The safe one-flag fix for a stock image on a current Docker comes before the insecure bind mount.
+    assert!(msg.find("writable-cgroups").unwrap() < msg.find("--cgroupns=host").unwrap(), "{msg}");
+    assert!(msg.ends_with("/sys/fs/cgroup:/sys/fs/cgroup:rw`"), "ends with the exact flag: {msg}");
 }
 
 #[test]

@@ -260,7 +260,13 @@ fn stock_systemd_bare_image_gets_flags() {
         assert_eq!(worst(&r, id), Severity::Warning, "{id}: {text}");
     }
     assert_eq!(worst(&r, "healthcheck"), Severity::Info);
-    for flag in ["--stop-signal SIGRTMIN+3", "--tmpfs /run", "-e container=docker", "--user 0", "--cgroupns=host"] {
+    for flag in [
+        "--stop-signal SIGRTMIN+3",
+        "--tmpfs /run",
+        "-e container=docker",
+        "--user 0",
+        "--security-opt writable-cgroups=true",
+    ] {
         assert!(r.docker_run.contains(flag), "{flag} missing: {}", r.docker_run);
     }
     assert!(text.contains("fix: "), "remedies are printed: {text}");

@@ -15,7 +15,14 @@ STOCK = ("sid", "trixie")
 
 PREAMBLE_RE = re.compile(r"after (\d+) µs of checks")
 
-STOCK_RO_REMEDIES = [["patched"], ["podman"], ["--cgroupns=host"]]
+STOCK_RO_REMEDIES = [["patched"], ["writable-cgroups=true"], ["podman"], ["--cgroupns=host"]]
+
+
+def check_remedy_order(r, text: str, what: str) -> None:
+    """The safe one-flag fix for stock systemd (Docker >= 28) is named before the insecure bind mount."""
+    a, b = text.find("writable-cgroups=true"), text.find("--cgroupns=host")
+    r.check(f"{what} names writable-cgroups before the insecure --cgroupns=host", 0 <= a < b,
+            f"positions {a} / {b}")
 
 
 def strip_tmpfs(flags) -> list:
@@ -47,6 +54,7 @@ def check_message(r, text: str, groups, what: str) -> None:
 def expect_fail_fast(ctx, image, r, flags, expected: int, groups, label: str = "") -> int | None:
     """Run detached, wait (≤ 30 s) for the init to exit; check code, prefix and remedy words."""
     c, t0 = ctx.docker.run_detached(image, flags)
+    r.extra["container" + label] = c.name
     code = ctx.docker.wait_exit(c, timeout=30)
     dt = time.monotonic() - t0
     logs = ctx.docker.logs(c, tail=40)
@@ -173,6 +181,7 @@ def doctor(ctx, img, r):
     r.check("doctor prints a report", bool(p.output().strip()), "(no output)")
     if not img.kind.patched:
         check_message(r, p.output(), STOCK_RO_REMEDIES, "doctor report")
+        check_remedy_order(r, p.output(), "doctor report")
 
     pj = ctx.docker.run_once(img, ctx.TMPFS_FLAGS, ["doctor", "--json"], timeout=60)
     r.evidence(pj.stdout[-3000:], "doctor --json (stdout)")

@@ -420,11 +420,13 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
                             "{path}: stock systemd{v}: on Docker's read-only cgroup2 mount it exits at boot \
                              (it cannot create init.scope)"
                         ),
-                        "use nixos2docker's patched systemd; the docker run line instead shares the host's cgroup tree \
-                         (--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw: insecure) — or use podman run --systemd=always",
+                        "use nixos2docker's patched systemd; the docker run line instead gives the container a \
+                         writable cgroup subtree of its own (--security-opt writable-cgroups=true, Docker >= 28; SIGTERM \
+                         still makes stock systemd re-execute) — or use podman run --systemd=always; on an older Docker \
+                         only the insecure --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw (shares the host's \
+                         cgroup tree)",
                     );
-                    j.flag("--cgroupns=host");
-                    j.flag("-v /sys/fs/cgroup:/sys/fs/cgroup:rw");
+                    j.flag("--security-opt writable-cgroups=true");
                 }
                 None => j.warn(
                     "systemd",
