@@ -505,8 +505,9 @@ def workload(ctx, img, r):
         rows = modes[mode.name]["rows"]
         p, n = passed(rows)
         table = mode_table(rows)
-        print(f"\n--- workload@{img.kind.suite} mode {mode.name} ({mode.doc}): {p}/{n} checks pass\n{table}",
-              flush=True)
+        why = modes[mode.name].get("engine_missing") or modes[mode.name].get("image_error", "")
+        print(f"\n--- workload@{img.kind.suite} mode {mode.name} ({mode.doc}): {p}/{n} checks pass"
+              + (f" — FAILED: {why.strip().splitlines()[0]}" if why.strip() else "") + f"\n{table}", flush=True)
         r.evidence(table, f"mode {mode.name}: {p}/{n}")
         if mode.name == "ours":
             for name, row in rows.items():
