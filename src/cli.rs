@@ -46,6 +46,17 @@ pub enum Command {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// Wait until systemd is PID 1 and has finished booting (`docker exec C nixos2docker wait`); exit 0 when
+    /// `running`, else name the failed units with their last log lines.
+    Wait {
+        /// Give up after this many seconds (0: look once, e.g. in a HEALTHCHECK).
+        #[arg(long, value_name = "S", default_value_t = crate::wait::DEFAULT_TIMEOUT_S,
+              value_parser = parse_seconds)]
+        timeout: f64,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Read a docker-archive or OCI image and say whether (and how) it will boot.
     Inspect {
         path: PathBuf,
@@ -55,7 +66,14 @@ pub enum Command {
 }
 
 /// Words that, after `/init`, select a subcommand instead of being passed to systemd.
-const SUBCOMMAND_WORDS: &[&str] = &["doctor", "capture", "inspect", "help", "--help", "-h", "--version", "-V"];
+const SUBCOMMAND_WORDS: &[&str] = &["doctor", "capture", "inspect", "wait", "help", "--help", "-h", "--version", "-V"];
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (e.g. --timeout 90, --timeout 0.5)")),
+    }
+}
 
 /// Rewrite argv so that `/init ARGS` means `nixos2docker init ARGS` (or `nixos2docker doctor …` etc.).
 pub fn normalize(argv: Vec<OsString>) -> Vec<OsString> {
@@ -112,6 +130,18 @@ mod tests {
         assert!(matches!(parse(&["/init"]), Command::Init { relay: None, .. }));
         let argv = ["/init", "--relay=sometimes"].iter().map(OsString::from).collect();
         assert!(Cli::try_parse_from(normalize(argv)).is_err());
+    }
+
+    #[test]
+    fn wait_timeout_and_json() {
+        assert!(matches!(parse(&["nixos2docker", "wait"]), Command::Wait { timeout, json: false } if timeout == 90.0));
+        assert!(
+            matches!(parse(&["/init", "wait", "--timeout", "0", "--json"]), Command::Wait { timeout, json: true } if timeout == 0.0)
+        );
+        for bad in ["-1", "soon", "inf"] {
+            let argv = ["nixos2docker", "wait", "--timeout", bad].iter().map(OsString::from).collect();
+            assert!(Cli::try_parse_from(normalize(argv)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The init's config file and the container profile (module/profile.json, shared with the Nix module).
 
+use crate::docker_logs::{self, DockerLogs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,11 @@ pub struct Profile {
     pub root_slice: RootSlice,
     pub manager: Manager,
     pub environment: BTreeMap<String, String>,
+    /// What `docker logs` shows: `all`, `pid1` or `off` (src/docker_logs.rs); `NIXOS2DOCKER_DOCKER_LOGS` wins.
+    pub docker_logs: DockerLogs,
+    /// Why the profile's default mode (written into the drop-ins' header).
+    #[serde(default)]
+    pub docker_logs_reason: String,
     pub image: serde_json::Value,
 }
 
@@ -82,6 +88,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: serde_json::Error },
     #[error("the profile in {origin} is not valid: {source}; compare it with module/profile.json")]
     Profile { origin: String, source: serde_json::Error },
+    #[error(transparent)]
+    DockerLogs(#[from] docker_logs::ModeError),
 }
 
 /// Which config file applies: `--config`, else `$NIXOS2DOCKER_CONFIG`, else the default path if it exists.
@@ -121,11 +129,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Load the config that applies to this process: `--config` (`flag`), else `$NIXOS2DOCKER_CONFIG`, else the
-/// default path when it exists, else the built-in defaults.
+/// default path when it exists, else the built-in defaults; then `$NIXOS2DOCKER_DOCKER_LOGS` over the profile's
+/// `dockerLogs`.
 pub fn load_applicable(flag: Option<&Path>) -> Result<Config, ConfigError> {
     let env = std::env::var(CONFIG_ENV).ok();
     let default_exists = Path::new(DEFAULT_CONFIG_PATH).exists();
-    load(locate(flag, env.as_deref(), default_exists).as_deref())
+    let mut config = load(locate(flag, env.as_deref(), default_exists).as_deref())?;
+    let logs_env = std::env::var(docker_logs::ENV).ok();
+    config.profile.docker_logs = config.profile.docker_logs.with_env(logs_env.as_deref())?;
+    Ok(config)
 }
 
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -197,6 +209,16 @@ mod tests {
         assert_eq!(parse(Path::new("/c"), "{}").unwrap().relay, None);
         let e = parse(Path::new("/c"), r#"{"relay":"sometimes"}"#).unwrap_err();
         assert!(e.to_string().contains("sometimes"), "{e}");
+    }
+
+    #[test]
+    fn docker_logs_default_all_and_profile_override() {
+        assert_eq!(builtin_profile().unwrap().docker_logs, DockerLogs::All);
+        let c = parse(Path::new("/c"), r#"{"profile":{"dockerLogs":"pid1"}}"#).unwrap();
+        assert_eq!(c.profile.docker_logs, DockerLogs::Pid1);
+        assert!(!c.profile.docker_logs_reason.is_empty(), "the built-in reason stays");
+        let e = parse(Path::new("/c"), r#"{"profile":{"dockerLogs":"loud"}}"#).unwrap_err();
+        assert!(matches!(e, ConfigError::Profile { .. }) && e.to_string().contains("loud"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub const EXIT_PROBE: u8 = 19;
 pub const EXIT_NOT_RUNNING: u8 = 20;
 /// Relay mode was required (`--relay=always`) but cannot start: no CAP_SYS_ADMIN, or the namespace setup failed.
 pub const EXIT_RELAY: u8 = 21;
+/// `wait`: the boot finished `degraded` (failed units).
+pub const EXIT_WAIT_DEGRADED: u8 = 22;
+/// `wait`: the boot finished in `maintenance` (rescue/emergency) or the system is `stopping`.
+pub const EXIT_WAIT_NOT_UP: u8 = 23;
+/// `wait`: the timeout passed before the boot finished (PID 1 not yet systemd, or still starting).
+pub const EXIT_WAIT_TIMEOUT: u8 = 24;
 /// Relay mode: systemd asked for a reboot (128+SIGHUP, what the kernel killed it with).
 pub const EXIT_REBOOT: u8 = 129;
 

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod docker_logs;
 pub mod doctor;
 pub mod error;
 pub mod exec;
@@ -18,3 +19,4 @@ pub mod relay;
 pub mod signals;
 pub mod sys;
 pub mod systemd_bin;
+pub mod wait;

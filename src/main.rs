@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use nixos2docker::cli::{self, Cli, Command};
-use nixos2docker::{doctor, error, init, inspect, logging, signals, sys};
+use nixos2docker::{doctor, error, init, inspect, logging, signals, sys, wait};
 
 fn main() {
     let started = std::time::Instant::now();
@@ -33,6 +33,10 @@ fn main() {
             let snap = sys::Snapshot::take(&sys::Live, description);
             println!("{}", serde_json::to_string_pretty(&snap).unwrap_or_default());
             0
+        }
+        Command::Wait { timeout, json } => {
+            signals.release();
+            wait::run(wait::Options { timeout: std::time::Duration::from_secs_f64(timeout), json })
         }
         Command::Inspect { path, json } => {
             signals.release();

@@ -14,6 +14,7 @@
 
 use crate::checks::RunPlan;
 use crate::config::Profile;
+use crate::docker_logs;
 use crate::parse::mountinfo::Mount;
 use serde::Serialize;
 use std::ffi::{OsStr, OsString};
@@ -72,14 +73,44 @@ pub fn plan(profile: &Profile, run: &RunPlan, mounts: &[Mount]) -> Vec<Action> {
             ),
         });
     }
-    if !profile.manager.settings.is_empty() {
-        let mut content = format!("# Written by nixos2docker init: {}\n[Manager]\n", profile.manager.reason);
-        for (k, v) in &profile.manager.settings {
-            content.push_str(&format!("{k}={v}\n"));
-        }
-        actions.push(Action::File { path: format!("{MANAGER_DIR}/{DROPIN_NAME}"), content });
-    }
+    actions.extend(docker_logs_files(profile));
     actions
+}
+
+/// The manager drop-in (the profile's settings, then those `dockerLogs` needs) and, in mode `all`, journald's
+/// config and unit drop-ins (src/docker_logs.rs).
+fn docker_logs_files(profile: &Profile) -> Vec<Action> {
+    let mode = profile.docker_logs;
+    let why = format!("dockerLogs={}: {}", mode.name(), profile.docker_logs_reason);
+    let mut settings = profile.manager.settings.clone();
+    settings.extend(mode.manager_settings().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let header = format!("{}\n# {why}", profile.manager.reason);
+    let mut files = vec![ini_file(format!("{MANAGER_DIR}/{DROPIN_NAME}"), &header, "Manager", settings.iter())];
+    let journal = mode.journald_settings();
+    if !journal.is_empty() {
+        let path = format!("{}/{DROPIN_NAME}", docker_logs::JOURNALD_DIR);
+        files.push(ini_file(path, &why, "Journal", journal.iter().map(|(k, v)| (k, v))));
+    }
+    let unit = mode.journald_unit_settings();
+    if !unit.is_empty() {
+        let path = format!("{CONTROL_DIR}/{}.d/{DROPIN_NAME}", docker_logs::JOURNALD_UNIT);
+        files.push(ini_file(path, &why, "Service", unit.iter().map(|(k, v)| (k, v))));
+    }
+    files
+}
+
+/// A drop-in: the header comment, one section, `key=value` lines.
+fn ini_file<K: std::fmt::Display, V: std::fmt::Display>(
+    path: String,
+    why: &str,
+    section: &str,
+    settings: impl Iterator<Item = (K, V)>,
+) -> Action {
+    let mut content = format!("# Written by nixos2docker init: {why}\n[{section}]\n");
+    for (k, v) in settings {
+        content.push_str(&format!("{k}={v}\n"));
+    }
+    Action::File { path, content }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,6 +287,42 @@ mod tests {
             "{mgr}"
         );
         std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    fn file<'a>(actions: &'a [Action], path: &str) -> Option<&'a str> {
+        actions.iter().find_map(|a| match a {
+            Action::File { path: p, content } if p == path => Some(content.as_str()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn docker_logs_modes_write_journald_and_manager_settings() {
+        use crate::docker_logs::DockerLogs;
+        let journald = "/run/systemd/journald.conf.d/50-nixos2docker.conf";
+        let manager = "/run/systemd/system.conf.d/50-nixos2docker.conf";
+        let unit = "/run/systemd/system.control/systemd-journald.service.d/50-nixos2docker.conf";
+        let mut p = builtin_profile().unwrap();
+        let a = plan(&p, &run_plan(false, false, false), &[]);
+        let j = file(&a, journald).expect("mode all forwards journald to PID 1's stderr");
+        assert!(j.ends_with("[Journal]\nForwardToConsole=yes\nTTYPath=/dev/stdout\nMaxLevelConsole=info\n"), "{j}");
+        let u = file(&a, unit).expect("journald's stdout is PID 1's stderr");
+        assert!(u.starts_with("# Written by nixos2docker init: dockerLogs=all: "), "{u}");
+        assert!(u.ends_with("\n[Service]\nStandardOutput=file:/proc/1/fd/2\n"), "{u}");
+        let m = file(&a, manager).unwrap();
+        assert!(m.contains("# dockerLogs=all: ") && m.ends_with("[Manager]\nLogColor=no\nShowStatus=no\n"), "{m}");
+
+        p.docker_logs = DockerLogs::Pid1;
+        let a = plan(&p, &run_plan(false, false, false), &[]);
+        assert!(file(&a, journald).is_none() && file(&a, unit).is_none());
+        let m = file(&a, manager).unwrap();
+        assert!(m.ends_with("[Manager]\nLogColor=no\nLogTarget=console\nShowStatus=no\n"), "{m}");
+
+        p.docker_logs = DockerLogs::Off;
+        p.manager.settings.insert("ShowStatus".into(), "yes".into());
+        let a = plan(&p, &run_plan(false, false, false), &[]);
+        assert!(file(&a, journald).is_none());
+        assert!(file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nShowStatus=no\n"), "dockerLogs wins");
     }
 
     #[test]

@@ -135,6 +135,7 @@ class ImageBuilder:
         self.failed: dict = {}
         self.test_tags: list = []
         self.base_tags_created: list = []
+        self._start_interval: bool | None = None
 
     # -- root filesystems ---------------------------------------------------------------------
     def rootfs_key(self, suite: str, packages: list) -> str:
@@ -281,6 +282,18 @@ class ImageBuilder:
             ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "/usr/local/bin/nixos2docker", 0o777
             t.addfile(ti)
 
+    def start_interval_supported(self) -> bool:
+        """HEALTHCHECK --start-interval needs Docker ≥ 25 (API 1.44); older builders reject the flag."""
+        if self._start_interval is None:
+            p = self.ctx.docker.cli(["version", "--format", "{{.Server.APIVersion}}"], timeout=30)
+            try:
+                self._start_interval = tuple(int(x) for x in p.stdout.strip().split(".")) >= (1, 44)
+            except ValueError:
+                self._start_interval = False
+            if not self._start_interval:
+                log(f"engine API {p.stdout.strip() or '?'} < 1.44: images get no HEALTHCHECK --start-interval")
+        return self._start_interval
+
     def dockerfile(self, base_tag: str, overlays: list, volumes: bool, kind: ImageKind) -> str:
         img = self.ctx.profile.get("image", {})
         q = json.dumps
@@ -299,8 +312,11 @@ class ImageBuilder:
         if hc and hc.get("test"):
             test = hc["test"]
             opts = []
-            for key, flag in (("intervalSeconds", "interval"), ("timeoutSeconds", "timeout"),
-                              ("startPeriodSeconds", "start-period")):
+            flags = [("intervalSeconds", "interval"), ("timeoutSeconds", "timeout"),
+                     ("startPeriodSeconds", "start-period")]
+            if self.start_interval_supported():
+                flags.append(("startIntervalSeconds", "start-interval"))
+            for key, flag in flags:
                 if key in hc:
                     opts.append(f"--{flag}={hc[key]}s")
             if "retries" in hc:

@@ -103,6 +103,7 @@ class ImagesTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.ctx = Ctx(self.tmp.name)
         self.b = ImageBuilder(self.ctx)
+        self.b._start_interval = True  # an engine with API >= 1.44 (no daemon asked)
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -123,8 +124,14 @@ class ImagesTest(unittest.TestCase):
         self.assertIn('ENTRYPOINT ["/init"]', lines)
         self.assertIn(f"STOPSIGNAL {img['stopSignal']}", lines)
         self.assertIn('VOLUME ["/run", "/run/lock", "/tmp"]', lines)
-        self.assertTrue(any(ln.startswith("HEALTHCHECK ") and
-                            'CMD ["systemctl", "is-system-running", "--quiet"]' in ln for ln in lines))
+        hc = [ln for ln in lines if ln.startswith("HEALTHCHECK ")]
+        self.assertEqual(len(hc), 1, df)
+        self.assertIn('CMD ["nixos2docker", "wait", "--timeout", "0"]', hc[0])
+        self.assertIn("--start-interval=1s", hc[0])
+        self.b._start_interval = False  # Docker < 25 rejects the flag
+        old = self.b.dockerfile("n2d-base:sid-x", [], True, registry.IMAGE_KINDS["sid"])
+        self.assertNotIn("--start-interval", old)
+        self.assertIn("--start-period=90s", old)
         self.assertIn(f'PATH={json.dumps(img["env"]["PATH"])}', df)
         self.assertIn('"org.nixos2docker.systemd"="true"', df)
         novol = self.b.dockerfile("b", [], False, registry.IMAGE_KINDS["sid"])
