@@ -1,21 +1,24 @@
 //! What `docker logs` shows (the profile's `dockerLogs`, overridden by `NIXOS2DOCKER_DOCKER_LOGS`), and the
 //! journald and manager settings the init writes under /run for it.
 //!
-//! `docker logs` is PID 1's stdout and stderr. journald can copy every journal entry to a terminal with its
-//! console forwarding (`ForwardToConsole=`, systemd's `src/journal/journald-console.c`), writing to `TTYPath=`.
+//! `docker logs` is PID 1's stdout and stderr. journald copies journal entries to a terminal with its console
+//! forwarding (`ForwardToConsole=`, systemd's `src/journal/journald-console.c`), writing to `TTYPath=`.
 //! journald cannot open `/proc/1/fd/2` itself: opening another process's fd link needs ptrace access, and
 //! journald's capabilities (its unit's `CapabilityBoundingSet=` within Docker's default set) are not a superset
 //! of PID 1's (EACCES). So its unit gets `StandardOutput=file:/proc/1/fd/2`, which PID 1's executor opens
-//! before it drops capabilities, and `TTYPath=/dev/stdout` is journald's own fd 1 (always allowed). Upstream
-//! journald writes only to a terminal (`open_terminal()` rejects a pipe with ENOTTY); the patched systemd
-//! accepts the container's log pipe. PID 1's own status lines (`ShowStatus=`) would repeat what then comes
-//! through journald, so they are off in every mode.
+//! before it drops capabilities, and `TTYPath=/proc/self/fd/1` is journald's own fd 1 (always allowed).
+//! (`StandardOutput=tty` would need the patched executor: stock systemd fails such a unit with 209/STDOUT when
+//! there is no /dev/console, and the same files are written for stock systemd.) Upstream journald forwards
+//! only to a terminal (`open_terminal()` rejects a pipe with ENOTTY); the patched journald accepts the
+//! container's log pipe. PID 1 logs to the journal (`LogTarget=journal`; patched systemd falls back to stderr
+//! while journald is not running) so that its lines reach `docker logs` once, and its status lines
+//! (`ShowStatus=`) would repeat them, so they are off in every mode.
 //!
 //! | mode | journald.conf drop-in | systemd-journald.service drop-in | manager settings |
 //! |---|---|---|---|
-//! | `all` | `ForwardToConsole=yes`, `TTYPath=/dev/stdout`, `MaxLevelConsole=info` | `StandardOutput=file:/proc/1/fd/2` | `ShowStatus=no` |
+//! | `all` | `ForwardToConsole=yes`, `TTYPath=/proc/self/fd/1`, `MaxLevelConsole=info` | `StandardOutput=file:/proc/1/fd/2` | `LogTarget=journal`, `ShowStatus=no` |
 //! | `pid1` | none | none | `LogTarget=console`, `ShowStatus=no` |
-//! | `off` | none | none | `ShowStatus=no` |
+//! | `off` | none | none | `LogTarget=journal`, `ShowStatus=no` |
 
 use serde::{Deserialize, Serialize};
 
@@ -66,14 +69,16 @@ impl DockerLogs {
     pub fn manager_settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
             DockerLogs::Pid1 => &[("LogTarget", "console"), ("ShowStatus", "no")],
-            DockerLogs::All | DockerLogs::Off => &[("ShowStatus", "no")],
+            DockerLogs::All | DockerLogs::Off => &[("LogTarget", "journal"), ("ShowStatus", "no")],
         }
     }
 
     /// `[Journal]` settings for journald's drop-in; empty when journald should not forward.
     pub fn journald_settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            DockerLogs::All => &[("ForwardToConsole", "yes"), ("TTYPath", "/dev/stdout"), ("MaxLevelConsole", "info")],
+            DockerLogs::All => {
+                &[("ForwardToConsole", "yes"), ("TTYPath", "/proc/self/fd/1"), ("MaxLevelConsole", "info")]
+            }
             DockerLogs::Pid1 | DockerLogs::Off => &[],
         }
     }
@@ -114,7 +119,9 @@ mod tests {
             assert_eq!(m.journald_unit_settings().is_empty(), m != DockerLogs::All, "{m:?}");
             assert_eq!(m.manager_settings().contains(&("LogTarget", "console")), m == DockerLogs::Pid1, "{m:?}");
         }
-        assert!(DockerLogs::All.journald_settings().contains(&("TTYPath", "/dev/stdout")));
+        assert!(DockerLogs::All.journald_settings().contains(&("TTYPath", "/proc/self/fd/1")));
+        assert!(DockerLogs::All.manager_settings().contains(&("LogTarget", "journal")));
+        assert!(DockerLogs::Off.manager_settings().contains(&("LogTarget", "journal")));
         assert!(DockerLogs::All.journald_unit_settings().contains(&("StandardOutput", "file:/proc/1/fd/2")));
     }
 

@@ -305,12 +305,16 @@ mod tests {
         let mut p = builtin_profile().unwrap();
         let a = plan(&p, &run_plan(false, false, false), &[]);
         let j = file(&a, journald).expect("mode all forwards journald to PID 1's stderr");
-        assert!(j.ends_with("[Journal]\nForwardToConsole=yes\nTTYPath=/dev/stdout\nMaxLevelConsole=info\n"), "{j}");
+        assert!(j.ends_with("[Journal]\nForwardToConsole=yes\nTTYPath=/proc/self/fd/1\nMaxLevelConsole=info\n"), "{j}");
         let u = file(&a, unit).expect("journald's stdout is PID 1's stderr");
         assert!(u.starts_with("# Written by nixos2docker init: dockerLogs=all: "), "{u}");
         assert!(u.ends_with("\n[Service]\nStandardOutput=file:/proc/1/fd/2\n"), "{u}");
         let m = file(&a, manager).unwrap();
-        assert!(m.contains("# dockerLogs=all: ") && m.ends_with("[Manager]\nLogColor=no\nShowStatus=no\n"), "{m}");
+        assert!(
+            m.contains("# dockerLogs=all: ")
+                && m.ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=no\n"),
+            "{m}"
+        );
 
         p.docker_logs = DockerLogs::Pid1;
         let a = plan(&p, &run_plan(false, false, false), &[]);
@@ -322,7 +326,10 @@ mod tests {
         p.manager.settings.insert("ShowStatus".into(), "yes".into());
         let a = plan(&p, &run_plan(false, false, false), &[]);
         assert!(file(&a, journald).is_none());
-        assert!(file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nShowStatus=no\n"), "dockerLogs wins");
+        assert!(
+            file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=no\n"),
+            "dockerLogs wins"
+        );
     }
 
     #[test]

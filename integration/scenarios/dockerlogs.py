@@ -72,7 +72,8 @@ def docker_logs(ctx, img, r):
     tag, svc, before, new, files = _boot_and_log(ctx, img, r, None)
     r.check("[all] journald forwards (ForwardToConsole=yes) and its stdout is PID 1's stderr",
             "ForwardToConsole=yes" in files and "StandardOutput=file:/proc/1/fd/2" in files, files[-400:])
-    r.check("[all] ShowStatus=no", "ShowStatus=no" in files, files[-400:])
+    r.check("[all] LogTarget=journal, ShowStatus=no", "LogTarget=journal" in files and "ShowStatus=no" in files,
+            files[-400:])
     r.check("[all] docker logs has the service's own line", f"service-line-{tag}" in new, new[-400:])
     r.check("[all] docker logs has the systemd-cat line", f"cat-line-{tag}" in new, new[-400:])
 
@@ -86,8 +87,8 @@ def docker_logs(ctx, img, r):
 
     # off
     tag, svc, before, new, files = _boot_and_log(ctx, img, r, "off")
-    r.check("[off] no journald forwarding, no LogTarget",
-            "ForwardToConsole" not in files and "LogTarget" not in files, files[-400:])
+    r.check("[off] no journald forwarding, LogTarget=journal",
+            "ForwardToConsole" not in files and "LogTarget=journal" in files, files[-400:])
     r.check("[off] the boot's start is in docker logs (init line)", C.MESSAGE_PREFIX in before, before[:300])
     r.check("[off] after boot: no service line, no PID 1 line about it",
             f"service-line-{tag}" not in new and svc not in new, new[-400:] or "(nothing new)")
