@@ -25,10 +25,12 @@ FAIL_ARGS = ["systemd.run=/bin/sh -c \"echo n2d-wait-failed-unit | tr a-z A-Z; e
              "systemd.run_failure_action=none", "systemd.run_success_action=none"]
 
 
-def _wait(ctx, c, args=(), timeout=120):
-    """`docker exec C nixos2docker wait --json ARGS`: (Proc, parsed JSON or None, seconds)."""
+def _wait(ctx, c, args=(), timeout=120, run_in=None):
+    """`docker exec C nixos2docker wait --json ARGS` (or through `run_in(ctx, c, cmd, timeout)`):
+    (Proc, parsed JSON or None, seconds)."""
     t0 = time.monotonic()
-    p = ctx.docker.exec(c, ["nixos2docker", "wait", "--json"] + list(args), timeout=timeout)
+    cmd = ["nixos2docker", "wait", "--json"] + list(args)
+    p = run_in(ctx, c, cmd, timeout) if run_in else ctx.docker.exec(c, cmd, timeout=timeout)
     dt = time.monotonic() - t0
     try:
         doc = json.loads(p.stdout)
@@ -142,4 +144,20 @@ def wait_healthy(ctx, img, r):
     r.extra.update({"healthy_after_running_s": round(lag, 2), "api": ".".join(map(str, api))})
     r.note(f"healthy {lag:.2f}s after running (boot {r.boot_s:.2f}s; "
            f"start interval {'honoured' if has_interval else 'not supported by this engine'})")
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+
+
+@scenario("wait-relay", images=["sid"], order=123,
+          doc="relay mode (stock systemd, --privileged): PID 1 stays the init and systemd is its child; "
+              "`nixos2docker wait` right after `docker run -d` still waits for the boot and exits 0")
+def wait_relay(ctx, img, r):
+    from scenarios.relay import in_container, privileged
+    c, t0 = ctx.docker.run_detached(img, privileged(ctx))
+    p, doc, _ = _wait(ctx, c, run_in=in_container)
+    r.boot_s = time.monotonic() - t0
+    r.evidence(p.output(), "nixos2docker wait --json (relay mode)")
+    r.check("wait → exit 0, state running", p.returncode == 0 and bool(doc) and doc.get("state") == "running",
+            f"exit {p.returncode}: {p.output().strip()[-300:]}")
+    q = in_container(ctx, c, ["cat", "/proc/1/comm"])
+    r.check("PID 1 is the init, not systemd (relay mode)", q.stdout.strip() != "systemd", q.output().strip())
     r.stop_s, r.exit_code = ctx.docker.timed_stop(c)

@@ -539,7 +539,8 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
         _ => j.info(
             "healthcheck",
             "no Healthcheck: docker ps cannot tell a booted system from a failed boot; \
-            add HEALTHCHECK CMD systemctl is-system-running --quiet",
+            add HEALTHCHECK --start-period=90s --start-interval=1s CMD nixos2docker wait --timeout 0 \
+            (names the failed units; without nixos2docker: systemctl is-system-running --quiet)",
         ),
     }
 
