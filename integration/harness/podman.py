@@ -50,8 +50,10 @@ class Podman(Docker):
             prefix = []
         else:
             raise Skip("podman needs cgroup2 at /sys/fs/cgroup (or the harness's private dockerd)")
+        from .engines import CRUN_RUNTIME  # an engine root's podman runs crun: through the wrapper
         self._setup(ctx, prefix, os.path.join(os.path.realpath(ctx.cache_dir), "engine-state",
-                                              ctx.engine.name, "podman"))
+                                              ctx.engine.name, "podman"),
+                    runtime=CRUN_RUNTIME if engine_prefix else None)
         self.docker = ctx.docker
 
     @classmethod
