@@ -13,7 +13,7 @@ import time
 from harness import contract as C
 from harness.registry import scenario
 
-KINDS = ("sid-patched", "sid")
+KINDS = ("sid-patched", "trixie-patched", "sid", "trixie")
 
 # A unit that fails during boot, made without changing the image: systemd-run-generator turns
 # `systemd.run=` (PID 1's arguments are the kernel command line in a container) into
