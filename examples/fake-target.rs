@@ -6,6 +6,10 @@
 //!
 //! `fake-target --launch-with-pending SIG PROGRAM ARGS…` instead blocks SIG, sends it to itself (so it stays
 //! pending) and execs PROGRAM: a stop request that arrives before the init even runs.
+//!
+//! `fake-target --deny NR:ERRNO[,NR:ERRNO…] PROGRAM ARGS…` installs a seccomp filter under which the system
+//! calls numbered NR fail with ERRNO (as an older kernel or a runtime's seccomp profile would answer), then
+//! execs PROGRAM.
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
@@ -35,27 +39,56 @@ fn tree(dir: &Path, out: &mut BTreeMap<String, String>) {
 
 fn launch(args: &[String]) -> ! {
     let sig: i32 = args[0].parse().expect("signal number");
-    let prog = std::ffi::CString::new(args[1].as_bytes()).unwrap();
-    let argv: Vec<std::ffi::CString> =
-        args[1..].iter().map(|a| std::ffi::CString::new(a.as_bytes()).unwrap()).collect();
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    // SAFETY: plain libc calls on initialised data; execv only returns on failure.
+    // SAFETY: plain libc calls on initialised data.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, sig);
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         libc::kill(libc::getpid(), sig);
-        libc::execv(prog.as_ptr(), argv_ptrs.as_ptr());
     }
-    panic!("execv {} failed: {}", args[1], std::io::Error::last_os_error());
+    exec(&args[1..])
+}
+
+fn exec(args: &[String]) -> ! {
+    let prog = std::ffi::CString::new(args[0].as_bytes()).unwrap();
+    let argv: Vec<std::ffi::CString> = args.iter().map(|a| std::ffi::CString::new(a.as_bytes()).unwrap()).collect();
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    // SAFETY: execv with NUL-terminated strings and a NULL-terminated array; it only returns on failure.
+    unsafe { libc::execv(prog.as_ptr(), argv_ptrs.as_ptr()) };
+    panic!("execv {} failed: {}", args[0], std::io::Error::last_os_error());
+}
+
+/// A classic-BPF seccomp filter: on this architecture, the listed system calls fail with their errno.
+fn deny(spec: &str, args: &[String]) -> ! {
+    const AUDIT_ARCH: u32 = if cfg!(target_arch = "aarch64") { 0xc000_00b7 } else { 0xc000_003e };
+    let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter { code: 0x15, jt, jf, k }; // BPF_JMP|BPF_JEQ|BPF_K
+    let (ld, ret) = (0x20u16, 0x06u16); // BPF_LD|BPF_W|BPF_ABS, BPF_RET|BPF_K
+    let mut prog = vec![stmt(ld, 4), jeq(AUDIT_ARCH, 1, 0), stmt(ret, 0x7fff_0000), stmt(ld, 0)];
+    for rule in spec.split(',') {
+        let (nr, errno) = rule.split_once(':').expect("NR:ERRNO");
+        prog.push(jeq(nr.parse().unwrap(), 0, 1));
+        prog.push(stmt(ret, 0x0005_0000 | errno.parse::<u32>().unwrap())); // SECCOMP_RET_ERRNO
+    }
+    prog.push(stmt(ret, 0x7fff_0000)); // SECCOMP_RET_ALLOW
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+    // SAFETY: prctl(2) with a filter program that outlives the call.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog), 0, "seccomp");
+    }
+    exec(args)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--launch-with-pending") {
         launch(&args[2..]);
+    }
+    if args.get(1).map(String::as_str) == Some("--deny") {
+        deny(&args[2], &args[3..]);
     }
     let fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
         .unwrap()

@@ -3,12 +3,14 @@
 use crate::checks::Problem;
 use crate::config::ConfigError;
 use crate::exec::ExecError;
+use crate::handover::HandoverError;
 use crate::prepare::PrepareError;
 use crate::probe::ProbeError;
 use crate::relay::RelayError;
 
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONFIG: u8 = 17;
+/// Preparing /run, or handing the process over to systemd (fds, cwd, signals), failed.
 pub const EXIT_PREPARE: u8 = 18;
 pub const EXIT_PROBE: u8 = 19;
 /// `doctor` next to a running systemd whose state is not `running`.
@@ -38,6 +40,8 @@ pub enum InitError {
     Exec(#[from] ExecError),
     #[error(transparent)]
     Relay(#[from] RelayError),
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
     #[error("received {name} before systemd started: stopping without booting")]
     Stopped { signal: i32, name: String },
 }
@@ -48,7 +52,7 @@ impl InitError {
             InitError::Config(_) => EXIT_CONFIG,
             InitError::Probe(_) => EXIT_PROBE,
             InitError::Check(p) => p.exit_code(),
-            InitError::Prepare(_) => EXIT_PREPARE,
+            InitError::Prepare(_) | InitError::Handover(_) => EXIT_PREPARE,
             InitError::Exec(e) => e.exit_code(),
             InitError::Relay(e) => e.exit_code(),
             InitError::Stopped { signal, .. } => (128 + signal).clamp(0, 255) as u8,

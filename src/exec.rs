@@ -1,7 +1,9 @@
 //! The last step: hand the process over to systemd.
 
-use crate::signals::Guard;
+use crate::handover::{self, HandoverError};
+use crate::signals::{Guard, Mask};
 use std::ffi::{CString, OsString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStringExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +12,8 @@ pub enum ExecError {
     Exec { path: String, errno: nix::errno::Errno },
     #[error("argument or environment for {path} contains a NUL byte; fix: remove it")]
     Nul { path: String },
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
 }
 
 impl ExecError {
@@ -18,6 +22,7 @@ impl ExecError {
         use nix::errno::Errno;
         match self {
             ExecError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP, .. } => 127,
+            ExecError::Handover(_) => crate::error::EXIT_PREPARE,
             _ => 126,
         }
     }
@@ -25,31 +30,6 @@ impl ExecError {
 
 fn cstr(v: Vec<u8>, path: &str) -> Result<CString, ExecError> {
     CString::new(v).map_err(|_| ExecError::Nul { path: path.to_owned() })
-}
-
-/// Close every fd above stderr except `keep` (the relay child's error pipe, close-on-exec), so systemd
-/// inherits only stdin, stdout and stderr.
-fn close_stray_fds(keep: Option<i32>) {
-    let ranges: Vec<(u32, u32)> = match keep {
-        Some(k) if k >= 3 => vec![(3, k as u32 - 1), (k as u32 + 1, u32::MAX)],
-        _ => vec![(3, u32::MAX)],
-    };
-    let mut ok = true;
-    for (lo, hi) in ranges.into_iter().filter(|(lo, hi)| lo <= hi) {
-        // SAFETY: close_range(2) on fds we own; nothing else runs in this single-threaded process.
-        ok &= unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) } == 0;
-    }
-    if ok {
-        return;
-    }
-    // Kernels before 5.9: close what /proc lists.
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|fd| *fd > 2).collect())
-        .unwrap_or_default();
-    for fd in fds.into_iter().filter(|fd| Some(*fd) != keep) {
-        // SAFETY: as above; a stale fd (the read_dir one) answers EBADF.
-        unsafe { libc::close(fd) };
-    }
 }
 
 /// A command line ready for execve: built before any fork or clone, so the child only makes system calls.
@@ -76,12 +56,13 @@ pub fn prepare(path: &str, argv: Vec<String>, env: Vec<(OsString, OsString)>) ->
 }
 
 impl Prepared {
-    /// The PID-1 rules, then execve: fds above stderr closed (but `keep`), cwd `/`, default dispositions and
-    /// the original signal mask. Returns only on failure, with the errno.
-    pub fn exec(&self, keep: Option<i32>, signals: &Guard) -> nix::errno::Errno {
-        close_stray_fds(keep);
-        let _ = nix::unistd::chdir("/");
-        signals.reset_for_exec();
-        nix::unistd::execve(&self.c_path, &self.c_argv, &self.c_env).unwrap_err()
+    /// The PID-1 rules ([`handover::apply`]: fds above stderr closed but `keep`, cwd `/`, default dispositions,
+    /// the original mask with the stop signals still blocked for systemd), then execve. Returns only on failure.
+    pub fn exec(&self, keep: &[RawFd], signals: &Guard) -> ExecError {
+        if let Err(e) = handover::apply(keep, signals, Mask::HandOver) {
+            return e.into();
+        }
+        let Err(errno) = nix::unistd::execve(&self.c_path, &self.c_argv, &self.c_env);
+        ExecError::Exec { path: self.path.clone(), errno }
     }
 }

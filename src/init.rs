@@ -42,8 +42,9 @@ pub fn run(opts: Options, signals: Guard, started: Instant) -> u8 {
 
 fn stop_requested(signals: &Guard) -> Result<(), InitError> {
     match signals.pending_stop() {
-        Some(signal) => Err(InitError::Stopped { signal, name: crate::signals::name(signal) }),
-        None => Ok(()),
+        Ok(Some(signal)) => Err(InitError::Stopped { signal, name: crate::signals::name(signal) }),
+        Ok(None) => Ok(()),
+        Err(errno) => Err(crate::handover::HandoverError { step: "sigpending", errno }.into()),
     }
 }
 
@@ -122,6 +123,5 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
             Err(e) => return Err(e.into()),
         }
     }
-    let errno = prepared.exec(None, &signals);
-    Err(crate::exec::ExecError::Exec { path: target, errno }.into())
+    Err(prepared.exec(&[], &signals).into())
 }

@@ -7,8 +7,15 @@ use nixos2docker::{doctor, error, init, inspect, logging, signals, sys, wait};
 fn main() {
     let started = std::time::Instant::now();
     // PID 1 rule: stop signals are blocked before anything else happens.
-    let signals = signals::block();
+    let blocked = signals::block();
     logging::init();
+    let signals = match blocked {
+        Ok(guard) => guard,
+        Err(errno) => {
+            log::error!("{}", nixos2docker::handover::HandoverError { step: "sigprocmask", errno });
+            std::process::exit(error::EXIT_PREPARE.into());
+        }
+    };
     let cli = match Cli::try_parse_from(cli::normalize(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -25,11 +32,11 @@ fn main() {
             init::run(init::Options { config, dry_run, relay, args }, signals, started)
         }
         Command::Doctor { json, config, snapshot } => {
-            signals.release();
+            release(signals);
             doctor::run(doctor::Options { json, config, snapshot })
         }
         Command::Capture { description } => {
-            signals.release();
+            release(signals);
             let snap = sys::Snapshot::take(&sys::Live, description);
             println!("{}", serde_json::to_string_pretty(&snap).unwrap_or_default());
             0
@@ -39,9 +46,16 @@ fn main() {
             wait::run(wait::Options { timeout: std::time::Duration::from_secs_f64(timeout), json })
         }
         Command::Inspect { path, json } => {
-            signals.release();
+            release(signals);
             inspect::run(inspect::Options { path, json })
         }
     };
     std::process::exit(code.into());
+}
+
+/// Subcommands other than `init` run with the mask the process started with.
+fn release(signals: signals::Guard) {
+    if let Err(errno) = signals.release() {
+        log::warn!("cannot restore the signal mask: {errno}");
+    }
 }

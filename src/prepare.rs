@@ -16,11 +16,12 @@ use crate::checks::RunPlan;
 use crate::config::Profile;
 use crate::docker_logs;
 use crate::parse::mountinfo::Mount;
+use crate::runfs;
+use nix::sys::stat::Mode;
 use serde::Serialize;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 pub const CONTROL_DIR: &str = "/run/systemd/system.control";
@@ -120,87 +121,50 @@ pub struct PrepareError {
     pub source: io::Error,
 }
 
-fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
+impl From<runfs::Failed> for PrepareError {
+    fn from(f: runfs::Failed) -> Self {
+        PrepareError { path: f.path, source: f.errno.into() }
+    }
 }
 
+/// `path` (absolute) split into its directory (relative to the root) and its last component.
+fn split(path: &str) -> (&Path, &OsStr) {
+    let p = Path::new(path.trim_start_matches('/'));
+    (p.parent().unwrap_or(Path::new("")), p.file_name().unwrap_or_default())
+}
+
+/// Apply `actions` below `root` (`/` for real; a temporary directory in tests). Every path below `root` is
+/// reached through directory fds without following symlinks (src/runfs.rs).
 pub fn apply(root: &Path, actions: &[Action]) -> Result<(), PrepareError> {
+    let dir_mode = Mode::from_bits_truncate(0o755);
     for a in actions {
         match a {
             Action::EmptyDir { path, keep } => {
-                let dir = under(root, path);
-                let keep: Vec<PathBuf> = keep.iter().map(|k| under(root, k)).collect();
+                let rel = Path::new(path.trim_start_matches('/'));
+                let full = root.join(rel);
+                let keep: Vec<PathBuf> = keep.iter().map(|k| root.join(k.trim_start_matches('/'))).collect();
+                let dir = runfs::open_dir(root, rel, None)?;
                 let dev =
-                    std::fs::symlink_metadata(&dir).map_err(|source| PrepareError { path: dir.clone(), source })?.dev();
-                empty_dir(&dir, dev, &keep)?;
+                    nix::sys::stat::fstat(&dir).map_err(|e| PrepareError { path: full.clone(), source: e.into() })?;
+                runfs::empty(&dir, &full, dev.st_dev, &keep)?;
             }
             Action::Mkdir { path, mode } => {
-                let p = under(root, path);
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(*mode)
-                    .create(&p)
-                    .map_err(|source| PrepareError { path: p.clone(), source })?;
-                // The umask narrowed the mode; /run/lock must be world-writable with the sticky bit.
-                nix::sys::stat::fchmodat(
-                    nix::fcntl::AT_FDCWD,
-                    &p,
-                    nix::sys::stat::Mode::from_bits_truncate(*mode),
-                    nix::sys::stat::FchmodatFlags::FollowSymlink,
-                )
-                .map_err(|e| PrepareError { path: p.clone(), source: e.into() })?;
+                let full = root.join(path.trim_start_matches('/'));
+                let dir = runfs::open_dir(root, Path::new(path.trim_start_matches('/')), Some(dir_mode))?;
+                // Through the fd: the umask narrowed the mode; /run/lock must be world-writable with the sticky bit.
+                nix::sys::stat::fchmod(&dir, Mode::from_bits_truncate(*mode))
+                    .map_err(|e| PrepareError { path: full, source: e.into() })?;
             }
             Action::Symlink { path, target } => {
-                let p = under(root, path);
-                mkparent(&p)?;
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(PrepareError { path: p, source }),
-                }
-                std::os::unix::fs::symlink(target, &p).map_err(|source| PrepareError { path: p.clone(), source })?;
+                let (parent, name) = split(path);
+                let dir = runfs::open_dir(root, parent, Some(dir_mode))?;
+                runfs::replace_symlink(&dir, name, target, &root.join(path.trim_start_matches('/')))?;
             }
             Action::File { path, content } => {
-                let p = under(root, path);
-                mkparent(&p)?;
-                std::fs::write(&p, content).map_err(|source| PrepareError { path: p.clone(), source })?;
+                let (parent, name) = split(path);
+                let dir = runfs::open_dir(root, parent, Some(dir_mode))?;
+                runfs::write_file(&dir, name, content.as_bytes(), &root.join(path.trim_start_matches('/')))?;
             }
-        }
-    }
-    Ok(())
-}
-
-fn mkparent(p: &Path) -> Result<(), PrepareError> {
-    let parent = p.parent().unwrap_or(Path::new("/"));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(parent)
-        .map_err(|source| PrepareError { path: parent.to_owned(), source })
-}
-
-/// Remove the content of `dir` without following symlinks, without leaving filesystem `dev`, and leaving mount
-/// points in `keep` (and the directories that lead to them) in place.
-fn empty_dir(dir: &Path, dev: u64, keep: &[PathBuf]) -> Result<(), PrepareError> {
-    fn err(path: &Path) -> impl FnOnce(io::Error) -> PrepareError + '_ {
-        move |source| PrepareError { path: path.to_owned(), source }
-    }
-    for entry in std::fs::read_dir(dir).map_err(err(dir))? {
-        let path = entry.map_err(err(dir))?.path();
-        if keep.iter().any(|k| k == &path) {
-            continue;
-        }
-        let meta = std::fs::symlink_metadata(&path).map_err(err(&path))?;
-        if meta.is_dir() {
-            if meta.dev() != dev {
-                continue; // another filesystem mounted here
-            }
-            empty_dir(&path, dev, keep)?;
-            if !keep.iter().any(|k| k.starts_with(&path)) {
-                std::fs::remove_dir(&path).map_err(err(&path))?;
-            }
-        } else {
-            std::fs::remove_file(&path).map_err(err(&path))?;
         }
     }
     Ok(())

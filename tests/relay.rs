@@ -7,159 +7,18 @@
 //! Timings are never asserted; each wait has a generous limit that only turns a hang into a failure.
 
 use serde_json::Value;
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// A stock "systemd" in bash: logs its PID and what PID 1 is in its /proc, traps signals like systemd does
-/// (SIGRTMIN+3 = halt: exit $FAKE_EXIT), but only after $FAKE_DELAY seconds, so signals sent before that would
-/// be dropped by the kernel if the relay did not hold them.
-const FAKE_SYSTEMD: &str = r#"#!/bin/bash
-log=$FAKE_LOG
-echo "pid $$" >> "$log"
-echo "proc1 $(cat /proc/1/comm)" >> "$log"
-echo "mask $(grep SigBlk /proc/self/status | cut -f2)" >> "$log"
-echo "proxy $(test -S /run/nixos2docker/systemd-private && echo yes || echo no)" >> "$log"
-echo started >> "$log"
-if [ -n "$FAKE_PRIVATE" ]; then python3 -c "$FAKE_PRIVATE" & fi
-sleep "${FAKE_DELAY:-0}"
-trap 'echo TERM >> "$log"' TERM
-trap 'echo HUP >> "$log"' HUP
-trap 'echo INT >> "$log"' INT
-trap 'echo RTMIN+3 >> "$log"; exit "${FAKE_EXIT:-0}"' RTMIN+3
-echo ready >> "$log"
-while :; do sleep 0.05 & wait $!; done
-"#;
-
-struct Relay {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Relay {
-    /// `unshare … sh -c 'mount tmpfs /run, /tmp; exec [launcher…] nixos2docker init --config CFG ARGS…'`.
-    fn start(name: &str, config: &str, launcher: &[&str], args: &[&str], env: &[(&str, &str)]) -> Relay {
-        Relay::start_in(&[], "", name, config, launcher, args, env)
-    }
-
-    /// [`Relay::start`] with more unshare(1) options and setup lines.
-    fn start_in(
-        unshare: &[&str],
-        setup: &str,
-        name: &str,
-        config: &str,
-        launcher: &[&str],
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Relay {
-        common::require_root("relay tests");
-        let stage = common::stage(&format!("relay-{name}"));
-        let dir = stage.dir.clone();
-        let fake = dir.join("fake-systemd");
-        std::fs::write(&fake, FAKE_SYSTEMD).unwrap();
-        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let cfg = dir.join("config.json");
-        let example = stage.fake_target.clone();
-        let config = config.replace("@FAKE@", fake.to_str().unwrap()).replace("@EXAMPLE@", example.to_str().unwrap());
-        std::fs::write(&cfg, config).unwrap();
-        let script = format!("set -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /tmp\n{setup}\nexec \"$@\"");
-        let mut cmd = Command::new("unshare");
-        cmd.args(unshare);
-        // --kill-child: if the test gives up on a hung run and kills unshare, the namespace goes with it.
-        cmd.args(["--pid", "--mount", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"]);
-        cmd.args(["sh", "-c"]);
-        cmd.args([script.as_str(), "sh"]).args(launcher).arg(&stage.bin).args([
-            "init",
-            "--config",
-            cfg.to_str().unwrap(),
-        ]);
-        cmd.args(args).env("FAKE_LOG", dir.join("log")).env("FAKE_TARGET_REPORT", dir.join("report.json"));
-        cmd.envs(env.iter().copied()).env_remove("container");
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = cmd.spawn().expect("spawn unshare");
-        Relay { dir, child }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-
-    fn wait_log(&mut self, line: &str) {
-        let t = Instant::now();
-        while !self.log().lines().any(|l| l == line) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("exited ({status}) before logging {line:?}; log:\n{}\n{}", self.log(), self.stderr());
-            }
-            assert!(t.elapsed() < LIMIT, "no {line:?} after {LIMIT:?}; log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// The host PID of the only child of `pid`.
-    fn child_of(pid: u32) -> Option<i32> {
-        let t = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-        t.split_whitespace().next()?.parse().ok()
-    }
-
-    /// The init: PID 1 of the namespace unshare made, i.e. unshare's child.
-    fn init_pid(&self) -> i32 {
-        Self::child_of(self.child.id()).expect("unshare has a child")
-    }
-
-    /// The fake systemd: the init's child.
-    fn systemd_pid(&self) -> i32 {
-        Self::child_of(self.init_pid() as u32).expect("the init has a child (relay mode)")
-    }
-
-    fn kill_init(&self, sig: i32) {
-        // SAFETY: kill(2).
-        assert_eq!(unsafe { libc::kill(self.init_pid(), sig) }, 0);
-    }
-
-    fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        if let Some(e) = self.child.stderr.as_mut() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    }
-
-    /// Exit code (the init's: unshare passes it on) and stderr.
-    fn finish(mut self) -> (i32, String, String) {
-        let t = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let err = self.stderr();
-                return (status.code().unwrap_or(-1), err, self.log());
-            }
-            if t.elapsed() > LIMIT {
-                let _ = self.child.kill();
-                panic!("the init did not end within {LIMIT:?}; log:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Relay {
-    /// A failed assertion must not leave the namespace running: killing unshare kills it (--kill-child).
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::boot::{Boot, HANDED_OVER_MASK, LIMIT, RTMIN3};
 
 const STOCK: &str = r#"{"target": "@FAKE@", "patched": false}"#;
 
 #[test]
 #[ignore = "root only: run by integration/test-all with --include-ignored"]
 fn sigterm_reaches_systemd_as_sigrtmin3_and_its_exit_code_is_ours() {
-    let mut r = Relay::start("term", STOCK, &[], &["--relay=always"], &[("FAKE_EXIT", "7")]);
+    let mut r = Boot::start("term", STOCK, &[], &["--relay=always"], &[("FAKE_EXIT", "7")]);
     r.wait_log("ready");
     r.kill_init(libc::SIGHUP);
     r.wait_log("HUP");
@@ -169,7 +28,7 @@ fn sigterm_reaches_systemd_as_sigrtmin3_and_its_exit_code_is_ours() {
     let lines: Vec<&str> = log.lines().collect();
     assert!(lines.contains(&"pid 1"), "systemd must be PID 1 of its own namespace\n{log}");
     assert!(lines.contains(&"proc1 fake-systemd"), "its /proc must be a fresh one\n{log}");
-    assert!(lines.contains(&"mask 0000000000000000"), "original (empty) signal mask\n{log}");
+    assert!(lines.contains(&format!("mask {HANDED_OVER_MASK}").as_str()), "the stop signals still blocked\n{log}");
     assert!(lines.contains(&"RTMIN+3"), "SIGTERM must arrive as SIGRTMIN+3\n{log}");
     assert!(lines.contains(&"proxy yes"), "the systemctl proxy's socket\n{log}");
     assert!(!lines.contains(&"TERM"), "SIGTERM must not arrive as such\n{log}");
@@ -183,7 +42,7 @@ fn sigterm_reaches_systemd_as_sigrtmin3_and_its_exit_code_is_ours() {
 #[ignore = "root only: run by integration/test-all with --include-ignored"]
 fn a_stop_request_before_systemd_handles_signals_is_held_not_lost() {
     // Auto mode: stock systemd, and root in the test has CAP_SYS_ADMIN.
-    let mut r = Relay::start("early", STOCK, &[], &[], &[("FAKE_DELAY", "0.5")]);
+    let mut r = Boot::start("early", STOCK, &[], &[], &[("FAKE_DELAY", "0.5")]);
     r.wait_log("started");
     r.kill_init(libc::SIGTERM);
     let (code, err, log) = r.finish();
@@ -195,7 +54,7 @@ fn a_stop_request_before_systemd_handles_signals_is_held_not_lost() {
 #[test]
 #[ignore = "root only: run by integration/test-all with --include-ignored"]
 fn killed_systemd_is_128_plus_signal() {
-    let mut r = Relay::start("kill", STOCK, &[], &["--relay=always"], &[]);
+    let mut r = Boot::start("kill", STOCK, &[], &["--relay=always"], &[]);
     r.wait_log("ready");
     // SAFETY: kill(2) on the fake systemd; SIGKILL from an ancestor namespace always reaches a namespace init.
     assert_eq!(unsafe { libc::kill(r.systemd_pid(), libc::SIGKILL) }, 0);
@@ -209,7 +68,7 @@ fn killed_systemd_is_128_plus_signal() {
 fn the_child_follows_the_pid1_rules() {
     // examples/fake-target records what it inherited and exits with $FAKE_TARGET_EXIT.
     let setup = r#"{"target": "@EXAMPLE@", "patched": false}"#;
-    let r = Relay::start("rules", setup, &[], &["--relay=always", "--x"], &[("FAKE_TARGET_EXIT", "3")]);
+    let r = Boot::start("rules", setup, &[], &["--relay=always", "--x"], &[("FAKE_TARGET_EXIT", "3")]);
     let dir = r.dir.clone();
     let (code, err, _) = r.finish();
     assert_eq!(code, 3, "{err}");
@@ -217,7 +76,7 @@ fn the_child_follows_the_pid1_rules() {
     assert_eq!(rep["pid"], 1);
     assert_eq!(rep["argv"][1], "--x");
     assert_eq!(rep["env"]["container"], "docker");
-    assert_eq!(rep["sigblk"], "0000000000000000", "the original mask, not the relay's");
+    assert_eq!(rep["sigblk"], HANDED_OVER_MASK, "the original mask plus the stop signals, not the relay's");
     let ign = u64::from_str_radix(rep["sigign"].as_str().unwrap(), 16).unwrap();
     assert_eq!(ign & !(1 << (libc::SIGPIPE - 1)), 0, "default dispositions: SigIgn {ign:#x}");
     assert_eq!(rep["fds"], serde_json::json!(["0", "1", "2"]), "no stray fds (the error pipe is close-on-exec)");
@@ -228,17 +87,17 @@ fn the_child_follows_the_pid1_rules() {
 #[ignore = "root only: run by integration/test-all with --include-ignored"]
 fn without_cap_sys_admin_always_fails_with_21_and_auto_execs() {
     let drop = ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", "--"];
-    let r = Relay::start("nocap-always", STOCK, &drop, &["--relay=always"], &[]);
+    let r = Boot::start("nocap-always", STOCK, &drop, &["--relay=always"], &[]);
     let (code, err, log) = r.finish();
     assert_eq!(code, 21, "{err}");
     assert!(err.contains("CAP_SYS_ADMIN"), "{err}");
     assert!(log.is_empty(), "systemd must not start\n{log}");
 
-    let mut r = Relay::start("nocap-auto", STOCK, &drop, &[], &[("FAKE_EXIT", "5")]);
+    let mut r = Boot::start("nocap-auto", STOCK, &drop, &[], &[("FAKE_EXIT", "5")]);
     r.wait_log("ready");
     r.kill_init(libc::SIGTERM); // exec mode: the fake IS the init now and sees SIGTERM itself
     r.wait_log("TERM");
-    r.kill_init(libc::SIGRTMIN() + 3);
+    r.kill_init(RTMIN3);
     let (code, err, log) = r.finish();
     assert_eq!(code, 5, "{err}\n{log}");
     assert!(err.contains("exec, no relay: no CAP_SYS_ADMIN"), "{err}");
@@ -251,11 +110,11 @@ fn never_execs_and_patched_is_never_relayed_in_auto() {
     for (name, config, args) in
         [("never", STOCK, &["--relay=never"][..]), ("patched", r#"{"target": "@FAKE@", "patched": true}"#, &[][..])]
     {
-        let mut r = Relay::start(name, config, &[], args, &[("FAKE_EXIT", "4")]);
+        let mut r = Boot::start(name, config, &[], args, &[("FAKE_EXIT", "4")]);
         r.wait_log("ready");
         let comm = std::fs::read_to_string(format!("/proc/{}/comm", r.init_pid())).unwrap();
         assert_eq!(comm.trim(), "fake-systemd", "{name}: exec mode: systemd is the namespace's PID 1");
-        r.kill_init(libc::SIGRTMIN() + 3);
+        r.kill_init(RTMIN3);
         let (code, err, _) = r.finish();
         assert_eq!(code, 4, "{name}: {err}");
         assert!(!err.contains("relay mode"), "{name}: {err}");
@@ -292,7 +151,7 @@ print(s.recv(100).decode())
 #[ignore = "root only: run by integration/test-all with --include-ignored"]
 fn the_private_socket_reaches_systemd_from_the_outer_namespace_through_the_proxy() {
     assert!(Command::new("python3").arg("--version").output().is_ok(), "this test needs python3");
-    let mut r = Relay::start("private", STOCK, &[], &["--relay=always"], &[("FAKE_PRIVATE", PRIVATE_SERVER)]);
+    let mut r = Boot::start("private", STOCK, &[], &["--relay=always"], &[("FAKE_PRIVATE", PRIVATE_SERVER)]);
     r.wait_log("ready");
     r.wait_log("private");
     // Like `docker exec`: the namespaces of the init (the outer PID and mount namespace), not systemd's.
@@ -329,11 +188,11 @@ fn auto_falls_back_to_exec_when_no_pid_namespace_can_be_made_and_always_fails_wi
     // but clone(CLONE_NEWPID) fails with ENOSPC: the same situation as a seccomp or LSM policy that forbids it.
     let userns = ["--user", "--map-root-user"];
     let limit = "echo 0 > /proc/sys/user/max_pid_namespaces";
-    let mut r = Relay::start_in(&userns, limit, "fallback", STOCK, &[], &[], &[("FAKE_EXIT", "6")]);
+    let mut r = Boot::start_in(&userns, limit, "fallback", STOCK, &[], &[], &[("FAKE_EXIT", "6")]);
     r.wait_log("ready");
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", r.init_pid())).unwrap();
     assert_eq!(comm.trim(), "fake-systemd", "fell back to exec: systemd is the namespace's PID 1");
-    r.kill_init(libc::SIGRTMIN() + 3);
+    r.kill_init(RTMIN3);
     let (code, err, log) = r.finish();
     assert_eq!(code, 6, "{err}\n{log}");
     assert!(err.contains("cannot start systemd in a new PID namespace (clone: ENOSPC"), "{err}");
@@ -341,7 +200,7 @@ fn auto_falls_back_to_exec_when_no_pid_namespace_can_be_made_and_always_fails_wi
     assert!(log.lines().any(|l| l == "pid 1"), "{log}");
     assert!(log.lines().any(|l| l == "proxy no"), "the failed relay's proxy socket is removed\n{log}");
 
-    let r = Relay::start_in(&userns, limit, "fallback-always", STOCK, &[], &["--relay=always"], &[]);
+    let r = Boot::start_in(&userns, limit, "fallback-always", STOCK, &[], &["--relay=always"], &[]);
     let (code, err, log) = r.finish();
     assert_eq!(code, 21, "{err}");
     assert!(err.contains("ENOSPC"), "{err}");

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod boot;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
