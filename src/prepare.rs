@@ -115,10 +115,18 @@ fn ini_file<K: std::fmt::Display, V: std::fmt::Display>(
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot prepare {path}: {source}; fix: give the container a writable tmpfs there (--tmpfs /run)")]
+#[error("cannot prepare {path}: {source}; fix: {}", remedy(source))]
 pub struct PrepareError {
     pub path: PathBuf,
     pub source: io::Error,
+}
+
+fn remedy(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => "give /run room for systemd's runtime state (--tmpfs /run:size=64m, or drop the size)",
+        Some(libc::ELOOP | libc::ENOTDIR) => "do not share /run with a writer that puts symlinks there (--tmpfs /run)",
+        _ => "give the container a writable tmpfs there (--tmpfs /run)",
+    }
 }
 
 impl From<runfs::Failed> for PrepareError {
@@ -294,6 +302,34 @@ mod tests {
             file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=no\n"),
             "dockerLogs wins"
         );
+    }
+
+    #[test]
+    fn writes_under_run_never_follow_a_planted_symlink() {
+        let tmp = std::env::temp_dir().join(format!("n2d-planted-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let outside = tmp.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::create_dir_all(tmp.join("run/systemd/system.conf.d")).unwrap();
+        std::fs::write(outside.join("victim"), "y").unwrap();
+        // A symlink where the file goes: replaced, the file it points at untouched.
+        std::os::unix::fs::symlink(outside.join("victim"), tmp.join("run/systemd/system.conf.d/50-nixos2docker.conf"))
+            .unwrap();
+        let file = Action::File { path: format!("{MANAGER_DIR}/{DROPIN_NAME}"), content: "[Manager]\n".into() };
+        apply(&tmp, std::slice::from_ref(&file)).unwrap();
+        assert_eq!(std::fs::read_to_string(outside.join("victim")).unwrap(), "y");
+        let written = tmp.join("run/systemd/system.conf.d/50-nixos2docker.conf");
+        assert!(!std::fs::symlink_metadata(&written).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&written).unwrap(), "[Manager]\n");
+        // A symlinked directory on the way: an error naming it, nothing written outside.
+        std::os::unix::fs::symlink(&outside, tmp.join("run/nixos2docker")).unwrap();
+        let through = Action::File { path: "/run/nixos2docker/x.conf".into(), content: "z".into() };
+        let e = apply(&tmp, &[through]).unwrap_err();
+        assert_eq!(e.path, tmp.join("run/nixos2docker"));
+        assert_eq!(e.source.raw_os_error(), Some(libc::ENOTDIR), "O_DIRECTORY|O_NOFOLLOW on a symlink");
+        assert!(e.to_string().contains("(--tmpfs /run)"), "{e}");
+        assert!(!outside.join("x.conf").exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //! The init stays PID 1 of the container and clone()s a child into a new PID + mount namespace. The child
 //! makes every mount private (nothing it mounts leaks back), mounts a fresh /proc (so systemd sees itself as
 //! PID 1 and only its own processes), becomes a session leader, then follows the same PID-1 rules as the exec
-//! mode — fds above stderr closed, cwd `/`, default dispositions and the original signal mask — and execs
-//! systemd, which is PID 1 there. The init then:
+//! mode (src/handover.rs: fds above stderr closed, cwd `/`, default dispositions, the original signal mask with
+//! the stop signals still blocked for systemd's signalfd) and execs systemd, which is PID 1 there. The init
+//! closes the fds it inherited, moves to `/`, then:
 //! - takes every signal with sigwaitinfo (all blocked, no handlers) and forwards each one sent by someone else
 //!   (kill(2), sigqueue(2), the terminal), translating **SIGTERM → SIGRTMIN+3** (systemd's halt). SIGINT and
 //!   SIGHUP are forwarded unchanged and keep systemd's meaning, exactly as in exec mode: SIGINT (Ctrl-C under

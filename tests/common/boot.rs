@@ -78,6 +78,7 @@ impl Boot {
         // --kill-child: if the test gives up on a hung run and kills unshare, the namespace goes with it.
         cmd.args(["--pid", "--mount", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"]);
         cmd.args(["sh", "-c"]);
+        let launcher = launcher.iter().map(|a| a.replace("@EXAMPLE@", example.to_str().unwrap()));
         cmd.args([script.as_str(), "sh"]).args(launcher).arg(&stage.bin).args([
             "init",
             "--config",
@@ -88,6 +89,27 @@ impl Boot {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let child = cmd.spawn().expect("spawn unshare");
         Boot { dir, child }
+    }
+
+    /// Wait until the init runs and has blocked the stop signals (its first act; before that, the kernel drops a
+    /// SIGTERM sent to a namespace's PID 1, whoever it is). Its PID.
+    pub fn wait_init_blocked(&mut self) -> i32 {
+        let t = Instant::now();
+        loop {
+            if let Some(pid) = Self::child_of(self.child.id()) {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let field = |f: &str| status.lines().find_map(|l| l.strip_prefix(f)).map(str::trim).unwrap_or("");
+                let blk = u64::from_str_radix(field("SigBlk:"), 16).unwrap_or(0);
+                let name = field("Name:");
+                // Blocked, or already past the init (it exec'd systemd, or ended: no status left).
+                let past = !matches!(name, "sh" | "unshare" | "nixos2docker");
+                if (name == "nixos2docker" && blk & (1 << (libc::SIGTERM - 1)) != 0) || past {
+                    return pid;
+                }
+            }
+            assert!(t.elapsed() < LIMIT, "the init did not start within {LIMIT:?}");
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     pub fn log(&self) -> String {
@@ -158,4 +180,3 @@ impl Drop for Boot {
         let _ = self.child.wait();
     }
 }
-
