@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::boot::{Boot, HANDED_OVER_MASK, LIMIT, RTMIN3};
+use common::boot::{Boot, HANDED_OVER_MASK, LIMIT, PRIVATE_CLIENT, PRIVATE_SERVER, RTMIN3};
 
 const STOCK: &str = r#"{"target": "@FAKE@", "patched": false}"#;
 
@@ -121,31 +121,6 @@ fn never_execs_and_patched_is_never_relayed_in_auto() {
         assert!(err.contains("exec, no relay"), "{name}: {err}");
     }
 }
-
-/// Stands in for systemd's private socket: answers each connection with the peer's PID and uid as this (inner)
-/// PID namespace sees them, then what the client sent.
-const PRIVATE_SERVER: &str = r#"
-import os, socket, struct
-os.makedirs("/run/systemd", exist_ok=True)
-s = socket.socket(socket.AF_UNIX)
-s.bind("/run/systemd/private")
-s.listen()
-open(os.environ["FAKE_LOG"], "a").write("private\n")
-while True:
-    c, _ = s.accept()
-    pid, uid, gid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-    got = c.recv(100).decode()
-    c.sendall(f"pid={pid} uid={uid} got={got}".encode())
-    c.close()
-"#;
-
-const PRIVATE_CLIENT: &str = r#"
-import socket
-s = socket.socket(socket.AF_UNIX)
-s.connect("/run/systemd/private")
-s.sendall(b"hello")
-print(s.recv(100).decode())
-"#;
 
 #[test]
 #[ignore = "root only: run by integration/test-all with --include-ignored"]

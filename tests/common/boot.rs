@@ -180,3 +180,28 @@ impl Drop for Boot {
         let _ = self.child.wait();
     }
 }
+
+/// Stands in for systemd's private socket: answers each connection with the peer's PID and uid as this (inner)
+/// PID namespace sees them, then what the client sent.
+pub const PRIVATE_SERVER: &str = r#"
+import os, socket, struct
+os.makedirs("/run/systemd", exist_ok=True)
+s = socket.socket(socket.AF_UNIX)
+s.bind("/run/systemd/private")
+s.listen()
+open(os.environ["FAKE_LOG"], "a").write("private\n")
+while True:
+    c, _ = s.accept()
+    pid, uid, gid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    got = c.recv(100).decode()
+    c.sendall(f"pid={pid} uid={uid} got={got}".encode())
+    c.close()
+"#;
+
+pub const PRIVATE_CLIENT: &str = r#"
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/systemd/private")
+s.sendall(b"hello")
+print(s.recv(100).decode())
+"#;
