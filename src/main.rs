@@ -42,7 +42,7 @@ fn main() {
             0
         }
         Command::Wait { timeout, json } => {
-            signals.release();
+            release(signals);
             wait::run(wait::Options { timeout: std::time::Duration::from_secs_f64(timeout), json })
         }
         Command::Inspect { path, json } => {
