@@ -34,7 +34,9 @@ def _boot_and_log(ctx, img, r, mode):
     before = ctx.docker.logs(c, tail=100000)
     tag = uuid.uuid4().hex[:10]
     svc = f"n2d-logs-{tag}"
-    p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", svc, "/bin/echo", f"service-line-{tag}"], timeout=60)
+    # A description of its own: systemd-run's default is the command line, which PID 1 repeats ("Started …").
+    p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", svc, "--description", "n2d docker-logs test",
+                            "/bin/echo", f"service-line-{tag}"], timeout=60)
     r.check(f"[{label}] test service ran", p.returncode == 0, p.output().strip()[-200:])
     ctx.docker.exec(c, ["systemd-cat", "-t", "n2d-logs", "/bin/echo", f"cat-line-{tag}"], timeout=30)
     time.sleep(1.0)
