@@ -250,10 +250,17 @@ def selected_modes() -> list:
     return names
 
 
-def docker_major(ctx) -> int | None:
-    info = getattr(ctx.daemon, "info", None) or {}
-    m = re.match(r"(\d+)\.", str(info.get("ServerVersion", "")))
-    return int(m.group(1)) if m else None
+def engine_missing(ctx, mode: Mode) -> str:
+    """Why the engine under test cannot run MODE ('' when it can)."""
+    if not mode.min_docker:
+        return ""
+    eng = getattr(ctx, "engine", None)
+    if eng is None:
+        return f"engine missing: needs Docker >= {mode.min_docker}, no engine information"
+    if not eng.is_docker or not eng.version_at_least(mode.min_docker):
+        return (f"engine missing: needs Docker >= {mode.min_docker}, this engine is {eng.name} "
+                f"({eng.kind} {eng.version or '?'}); run it with --engine docker28")
+    return ""
 
 
 # Checking one booted container --------------------------------------------------------------------------
@@ -483,10 +490,8 @@ def workload(ctx, img, r):
             modes[mode.name] = {"rows": {}, "not_run": "not selected (NIXOS2DOCKER_WORKLOAD_MODES)"}
             r.note(f"mode {mode.name}: not run (NIXOS2DOCKER_WORKLOAD_MODES)")
             continue
-        major = docker_major(ctx)
-        if mode.min_docker and (major is None or major < mode.min_docker):
-            reason = (f"engine missing: needs Docker >= {mode.min_docker}, this engine is Docker "
-                      f"{(getattr(ctx.daemon, 'info', None) or {}).get('ServerVersion', '?')}")
+        reason = engine_missing(ctx, mode)
+        if reason:
             modes[mode.name] = {"rows": failed_rows(reason), "flags": mode.flags, "doc": mode.doc,
                                 "engine_missing": reason}
             r.note(f"mode {mode.name}: FAIL — {reason}")

@@ -227,6 +227,20 @@ class WorkloadTest(unittest.TestCase):
         for kind in ("sid-workload", "trixie-workload", "sid-workload-patched", "trixie-workload-patched"):
             self.assertEqual(registry.IMAGE_KINDS[kind].packages, pk)
 
+    def test_engine_missing(self):
+        from scenarios import workload
+        from types import SimpleNamespace as NS
+        wc = [m for m in workload.MODES if m.name == "stock-writable-cgroups"][0]
+        ours = [m for m in workload.MODES if m.name == "ours"][0]
+
+        def eng(kind, version):
+            return NS(name=f"{kind}{version}", kind=kind, version=version, is_docker=kind == "docker",
+                      version_at_least=lambda major: int(version.split(".")[0]) >= major)
+        self.assertEqual(workload.engine_missing(NS(engine=eng("docker", "28.5.1")), wc), "")
+        self.assertIn("engine missing", workload.engine_missing(NS(engine=eng("docker", "20.10.24")), wc))
+        self.assertIn("engine missing", workload.engine_missing(NS(engine=eng("podman", "5.8.0")), wc))
+        self.assertEqual(workload.engine_missing(NS(engine=eng("docker", "20.10.24")), ours), "")
+
     def test_tables(self):
         from scenarios import workload
         rows = {workload.SYSTEM_ROW: {"running": [True, ""]},
