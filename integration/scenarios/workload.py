@@ -31,7 +31,7 @@ import re
 import shlex
 import tarfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.docker import BOOTED_STATES
 from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, STOCK_RW_FLAGS, TMPFS_FLAGS
@@ -150,7 +150,6 @@ class Daemon:
     socket: str = ""        # the unit's socket when socket-activated: "active" is the socket listening
     also_stop: tuple = ()   # units stopped with it (a socket that would start it again)
     kind: str = ""          # what it is, for the table
-    sandboxing: tuple = field(default_factory=tuple)  # notable unit options (reported, not asserted)
 
 
 def _bash_tcp(port: int, send: str, lines: int = 1) -> str:
