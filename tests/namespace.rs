@@ -92,19 +92,36 @@ fn boots_target_with_clean_state_and_golden_dropins() {
     assert_eq!(rep["cwd"], "/");
     assert_eq!(rep["runLockMode"], 0o1777, "/run/lock created inside the fresh /run");
 
-    // Golden drop-ins: exactly the masks of the profile, the manager file, and no slice drop-in unless the
-    // cgroup fs is read-only (it is writable or hybrid on the test host).
+    // Golden drop-ins: exactly the masks of the profile, the manager file, journald's two files of dockerLogs
+    // mode `all` (the default), and no slice drop-in unless the cgroup fs is read-only (it is writable or
+    // hybrid on the test host).
     let p = profile();
+    assert_eq!(p["dockerLogs"], "all");
+    let why = format!("dockerLogs=all: {}", p["dockerLogsReason"].as_str().unwrap());
     let mut expected = serde_json::Map::new();
     for m in p["masks"].as_array().unwrap() {
         let unit = m["unit"].as_str().unwrap();
         expected.insert(format!("/run/systemd/system.control/{unit}"), "-> /dev/null".into());
     }
-    let mut mgr = format!("# Written by nixos2docker init: {}\n[Manager]\n", p["manager"]["reason"].as_str().unwrap());
+    let mut mgr =
+        format!("# Written by nixos2docker init: {}\n# {why}\n[Manager]\n", p["manager"]["reason"].as_str().unwrap());
     for (k, v) in p["manager"]["settings"].as_object().unwrap() {
         mgr.push_str(&format!("{k}={}\n", v.as_str().unwrap()));
     }
+    mgr.push_str("LogTarget=journal\nShowStatus=no\n");
     expected.insert("/run/systemd/system.conf.d/50-nixos2docker.conf".into(), mgr.into());
+    expected.insert(
+        "/run/systemd/journald.conf.d/50-nixos2docker.conf".into(),
+        format!(
+            "# Written by nixos2docker init: {why}\n[Journal]\nForwardToConsole=yes\nTTYPath=/proc/self/fd/1\n\
+             MaxLevelConsole=info\n"
+        )
+        .into(),
+    );
+    expected.insert(
+        "/run/systemd/system.control/systemd-journald.service.d/50-nixos2docker.conf".into(),
+        format!("# Written by nixos2docker init: {why}\n[Service]\nStandardOutput=file:/proc/1/fd/2\n").into(),
+    );
     assert_eq!(rep["run"], Value::Object(expected));
 }
 
