@@ -41,6 +41,9 @@ fn expectation(name: &str) -> Option<Expect> {
         "k8s-emptydir" => e(15, 0, &[("run", Warning)], true, true),
         // podman run --systemd=always: podman delegates a writable cgroup2 in a private namespace.
         "podman-systemd" => e(0, 0, &[("cgroup", Ok), ("caps", Ok), ("systemd", Warning)], true, false),
+        // Docker >= 28 --security-opt writable-cgroups=true: a writable subtree in a private namespace, Docker's
+        // default capabilities (no relay): stock systemd boots, exec'd, and keeps re-executing on SIGTERM.
+        "writable-cgroups" => e(0, 0, &[("cgroup", Ok), ("caps", Ok), ("systemd", Warning)], false, false),
         "no-tmpfs" => e(12, 12, &[("run", Error), ("tmp", Warning)], false, true),
         "init-flag" => e(10, 10, &[("pid1", Error)], false, true),
         "user-flag" => e(11, 11, &[("uid", Error)], false, true),
@@ -146,4 +149,17 @@ fn doctor_json_on_a_fixture() {
     assert_eq!(systemd["severity"], "error");
     assert_eq!(systemd["exitCode"], 15);
     assert!(systemd["remedy"].as_str().unwrap().contains("--systemd=always"));
+}
+
+#[test]
+fn writable_cgroups_means_stock_exec_not_relay() {
+    let snap =
+        Snapshot::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/writable-cgroups.json")).unwrap();
+    let (report, plan) = judge(&snap, false);
+    assert_eq!(report.exit_code(), 0, "{:#?}", report.findings);
+    assert!(!plan.disable_controllers, "a writable cgroup fs: systemd may use its controllers");
+    let find = |id: &str| report.findings.iter().find(|f| f.id == id).unwrap().message.clone();
+    assert!(find("cgroup").contains("writable, private cgroup namespace"), "{}", find("cgroup"));
+    let systemd = find("systemd");
+    assert!(systemd.contains("exec'd as PID 1") && systemd.contains("SIGTERM"), "{systemd}");
 }

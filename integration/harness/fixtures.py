@@ -32,7 +32,11 @@ def fixture_kinds(ctx) -> list:
                 os.chmod(os.path.join(emptydir, sub), 0o1777 if sub == "tmp" else 0o755)
         return ["-v", f"{emptydir}/run:/run", "-v", f"{emptydir}/tmp:/tmp"]
 
-    return [
+    wcg = []
+    if ctx.engine is not None and ctx.engine.is_docker and ctx.engine.version_at_least(28):
+        wcg = [("writable-cgroups", lambda: TMPFS_FLAGS + ["--security-opt", "writable-cgroups=true"], True,
+                "Docker >= 28 --security-opt writable-cgroups=true + tmpfs flags")]
+    return wcg + [
         ("docker-default", lambda: list(TMPFS_FLAGS), True, "only the 3 --tmpfs flags"),
         ("privileged", lambda: ["--privileged"] + TMPFS_FLAGS + privileged_runtime(ctx), True,
          "--privileged + tmpfs flags" + (" (runtime n2d-hostcaps: capabilities this host lacks "
@@ -67,7 +71,7 @@ def capture_all(ctx) -> list:
                                     "rootful podman run --systemd=always --network=none "
                                     "--pids-limit=-1")]
     for name, flags_fn, volumes, note in kinds:
-        r = Result(f"capture:{name}", "capture", name)
+        r = Result(f"capture:{name}", "capture", name, engine=getattr(ctx, "engine_name", None))
         t0 = time.monotonic()
         try:
             if flags_fn is None:
