@@ -8,6 +8,7 @@ states, exit codes and log contents.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -314,6 +315,125 @@ def patched_forking_stop(ctx, img, r):
             break
         time.sleep(0.1)
     r.check("no process of the service left", left == "0", f"{left} left")
+    _finish(ctx, c, r)
+
+
+def _journal(ctx, c, *args, until=None, timeout=5.0) -> str:
+    """`journalctl --no-pager -o cat ARGS` inside C; with `until`, polled (journald takes messages
+    asynchronously) until until(output) holds or `timeout` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", *args], timeout=30).stdout
+        if until is None or until(out) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def _pid1_lines(ctx, c, unit) -> list:
+    """Messages PID 1 logged about UNIT (journalctl -u matches UNIT= of PID 1's messages too)."""
+    out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "json", "-u", unit], timeout=30).stdout
+    entries = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    return [e.get("MESSAGE", "") for e in entries if e.get("_PID") == "1"]
+
+
+@scenario("patched-journal", images=PATCHED, order=114,
+          doc="the journal is complete without cgroups: PID 1's own messages are in it ('Reached target', "
+              "and `journalctl -u UNIT` shows PID 1's lines about UNIT); a unit's syslog and native-protocol "
+              "messages, also from a child of its main process, carry _SYSTEMD_UNIT (`journalctl -u`, "
+              "`systemctl status`)")
+def patched_journal(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    tag = uuid.uuid4().hex[:12]
+    out = _journal(ctx, c, "-b", "_PID=1")
+    r.check("journal has PID 1's 'Reached target' lines", "Reached target" in out, out[-300:])
+    # Senders stay alive a moment after sending (like a daemon): journald identifies a sender from /proc,
+    # which is gone for a process that has already exited when its message is read — as with cgroups.
+    script = (f"{{ echo syslog-{tag}; sleep 3; }} | logger -t n2d-syslog & "
+              f"{{ echo native-{tag}; sleep 3; }} | systemd-cat -t n2d-native & "
+              f"sh -c '{{ echo child-{tag}; sleep 3; }} | logger -t n2d-child' & "
+              "sleep 30")
+    p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", "n2d-logs", "/bin/sh", "-c", script], timeout=60)
+    r.check("test service started", p.returncode == 0, p.output().strip())
+    out = _journal(ctx, c, "-u", "n2d-logs", until=lambda o: all(f"{k}-{tag}" in o for k in ("syslog", "native", "child")))
+    pid1 = _pid1_lines(ctx, c, "n2d-logs")
+    r.check("journalctl -u: PID 1's 'Started' line about the unit", any(m.startswith("Started") for m in pid1),
+            " | ".join(pid1)[-400:] or "no message of PID 1")
+    r.check("journalctl -u: syslog(3) message of the unit", f"syslog-{tag}" in out, out[-400:])
+    r.check("journalctl -u: native-protocol message (systemd-cat)", f"native-{tag}" in out, out[-400:])
+    r.check("journalctl -u: syslog message of a child process", f"child-{tag}" in out, out[-400:])
+    p = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "-n", "20", "n2d-logs"], timeout=30)
+    r.check("systemctl status shows the unit's log lines", f"syslog-{tag}" in p.stdout, p.output()[-400:])
+    ctx.docker.exec(c, ["systemctl", "stop", "n2d-logs"], timeout=60)
+    _finish(ctx, c, r)
+
+
+# A classic daemon: forks, the daemon starts a session of its own (setsid, like pg_ctl) and writes its PID
+# file as its service user; a worker child stays in its session.
+FORKING_SCRIPT = """setsid /bin/sh -c 'sleep 2001 & echo $$ > /run/n2d-forking/daemon.pid; exec sleep 2000' >/dev/null 2>&1 &
+sleep 0.5
+"""
+FORKING_UNIT = """[Service]
+Type=forking
+User=nobody
+RuntimeDirectory=n2d-forking
+PIDFile=/run/n2d-forking/daemon.pid
+ExecStart=/bin/sh /run/n2d-forking.sh
+"""
+
+
+def _write(ctx, c, path, text):
+    return ctx.docker.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30)
+
+
+@scenario("patched-pidfile", images=PATCHED, order=115,
+          doc="a Type=forking unit whose daemon writes its PID file as its service user (PostgreSQL's "
+              "way) is active with that main PID (not Result: protocol); `systemctl stop` leaves none of "
+              "its processes")
+def patched_pidfile(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    ok = _write(ctx, c, "/run/n2d-forking.sh", FORKING_SCRIPT).returncode == 0
+    ok = ok and _write(ctx, c, "/run/systemd/system/n2d-forking.service", FORKING_UNIT).returncode == 0
+    p = ctx.docker.exec(c, ["systemctl", "daemon-reload"], timeout=60)
+    r.check("unit installed", ok and p.returncode == 0, p.output().strip())
+    p = ctx.docker.exec(c, ["systemctl", "start", "n2d-forking"], timeout=60)
+    r.check("systemctl start exit 0", p.returncode == 0, p.output().strip()[-400:])
+    p = ctx.docker.exec(c, ["systemctl", "show", "-p", "ActiveState,Result,MainPID", "n2d-forking"], timeout=30)
+    props = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
+    r.check("active, Result=success", props.get("ActiveState") == "active" and props.get("Result") == "success",
+            p.stdout.strip())
+    pid = ctx.docker.exec(c, ["cat", "/run/n2d-forking/daemon.pid"], timeout=30).stdout.strip()
+    r.check("MainPID is the PID file's PID", pid and props.get("MainPID") == pid,
+            f"MainPID={props.get('MainPID')} file={pid}")
+    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-forking"], timeout=60)
+    r.check("systemctl stop exit 0", p.returncode == 0, p.output().strip())
+    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[01]"], timeout=30).stdout.strip()
+    r.check("no process of the daemon left", left == "0", f"{left} left")
+    r.evidence(_journal(ctx, c, "-u", "n2d-forking"), "journalctl -u n2d-forking")
+    _finish(ctx, c, r)
+
+
+@scenario("patched-namespaces", images=PATCHED, order=116,
+          doc="namespacing Docker's seccomp refuses degrades with one notice instead of failing the unit: "
+              "PrivateUsers=yes (Debian's redis-server), ProtectControlGroups=private, PrivateNetwork=, "
+              "PrivateIPC=")
+def patched_namespaces(ctx, img, r):
+    c = _booted(ctx, img, r)
+    if not c:
+        return
+    for prop, unit in (("PrivateUsers=yes", "n2d-ns-users"), ("ProtectControlGroups=private", "n2d-ns-cgroup"),
+                       ("PrivateNetwork=yes", "n2d-ns-net"), ("PrivateIPC=yes", "n2d-ns-ipc")):
+        p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", unit, "-p", prop, "-p", "User=nobody",
+                                "/bin/sleep", "30"], timeout=60)
+        p = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30)
+        r.check(f"{prop}: unit active", p.stdout.strip() == "active", p.output().strip()[-300:])
+        out = _journal(ctx, c, "-u", unit, until=lambda o: "is configured, but" in o)
+        notices = [ln for ln in out.splitlines() if "is configured, but" in ln]
+        r.check(f"{prop}: exactly one notice in journalctl -u", len(notices) == 1, out.strip()[-400:])
+        ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60)
     _finish(ctx, c, r)
 
 
