@@ -336,7 +336,7 @@ def _pid1_lines(ctx, c, unit) -> list:
     return [e.get("MESSAGE", "") for e in entries if e.get("_PID") == "1"]
 
 
-@scenario("patched-journal", images=PATCHED, order=114,
+@scenario("patched-journal", images=("sid-patched",), order=114,
           doc="the journal is complete without cgroups: PID 1's own messages are in it ('Reached target', "
               "and `journalctl -u UNIT` shows PID 1's lines about UNIT); a unit's syslog and native-protocol "
               "messages, also from a child of its main process, carry _SYSTEMD_UNIT (`journalctl -u`, "
@@ -387,7 +387,7 @@ def _write(ctx, c, path, text):
     return ctx.docker.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30)
 
 
-@scenario("patched-pidfile", images=PATCHED, order=115,
+@scenario("patched-pidfile", images=("sid-patched",), order=115,
           doc="a Type=forking unit whose daemon writes its PID file as its service user (PostgreSQL's "
               "way) is active with that main PID (not Result: protocol); `systemctl stop` leaves none of "
               "its processes")
@@ -416,7 +416,7 @@ def patched_pidfile(ctx, img, r):
     _finish(ctx, c, r)
 
 
-@scenario("patched-namespaces", images=PATCHED, order=116,
+@scenario("patched-namespaces", images=("sid-patched",), order=116,
           doc="namespacing Docker's seccomp refuses degrades with one notice instead of failing the unit: "
               "PrivateUsers=yes (Debian's redis-server), ProtectControlGroups=private, PrivateNetwork=, "
               "PrivateIPC=")
