@@ -11,14 +11,15 @@
 //! there is no /dev/console, and the same files are written for stock systemd.) Upstream journald forwards
 //! only to a terminal (`open_terminal()` rejects a pipe with ENOTTY); the patched journald accepts the
 //! container's log pipe. PID 1 logs to the journal (`LogTarget=journal`; patched systemd falls back to stderr
-//! while journald is not running) so that its lines reach `docker logs` once, and its status lines
-//! (`ShowStatus=`) would repeat them, so they are off in every mode.
+//! while journald is not running) so that its lines reach `docker logs` once. Status lines (`ShowStatus=`,
+//! the profile keeps them on) are no repetition: patched PID 1 writes one to the container log only while its
+//! log lines do not reach it (before journald runs, after it stops).
 //!
 //! | mode | journald.conf drop-in | systemd-journald.service drop-in | manager settings |
 //! |---|---|---|---|
-//! | `all` | `ForwardToConsole=yes`, `TTYPath=/proc/self/fd/1`, `MaxLevelConsole=info` | `StandardOutput=file:/proc/1/fd/2` | `LogTarget=journal`, `ShowStatus=no` |
-//! | `pid1` | none | none | `LogTarget=console`, `ShowStatus=no` |
-//! | `off` | none | none | `LogTarget=journal`, `ShowStatus=no` |
+//! | `all` | `ForwardToConsole=yes`, `TTYPath=/proc/self/fd/1`, `MaxLevelConsole=info` | `StandardOutput=file:/proc/1/fd/2` | `LogTarget=journal` |
+//! | `pid1` | none | none | `LogTarget=console` |
+//! | `off` | none | none | `LogTarget=journal` |
 
 use serde::{Deserialize, Serialize};
 
@@ -68,8 +69,8 @@ impl DockerLogs {
     /// `[Manager]` settings this mode needs (they win over the profile's `manager.settings`).
     pub fn manager_settings(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            DockerLogs::Pid1 => &[("LogTarget", "console"), ("ShowStatus", "no")],
-            DockerLogs::All | DockerLogs::Off => &[("LogTarget", "journal"), ("ShowStatus", "no")],
+            DockerLogs::Pid1 => &[("LogTarget", "console")],
+            DockerLogs::All | DockerLogs::Off => &[("LogTarget", "journal")],
         }
     }
 
@@ -112,9 +113,9 @@ mod tests {
     }
 
     #[test]
-    fn only_all_forwards_and_every_mode_turns_status_lines_off() {
+    fn only_all_forwards_and_no_mode_touches_status_lines() {
         for m in [DockerLogs::All, DockerLogs::Pid1, DockerLogs::Off] {
-            assert!(m.manager_settings().contains(&("ShowStatus", "no")), "{m:?}");
+            assert!(!m.manager_settings().iter().any(|(k, _)| *k == "ShowStatus"), "{m:?}");
             assert_eq!(m.journald_settings().is_empty(), m != DockerLogs::All, "{m:?}");
             assert_eq!(m.journald_unit_settings().is_empty(), m != DockerLogs::All, "{m:?}");
             assert_eq!(m.manager_settings().contains(&("LogTarget", "console")), m == DockerLogs::Pid1, "{m:?}");

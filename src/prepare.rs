@@ -284,7 +284,7 @@ mod tests {
         let m = file(&a, manager).unwrap();
         assert!(
             m.contains("# dockerLogs=all: ")
-                && m.ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=no\n"),
+                && m.ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=yes\n"),
             "{m}"
         );
 
@@ -292,14 +292,14 @@ mod tests {
         let a = plan(&p, &run_plan(false, false, false), &[]);
         assert!(file(&a, journald).is_none() && file(&a, unit).is_none());
         let m = file(&a, manager).unwrap();
-        assert!(m.ends_with("[Manager]\nLogColor=no\nLogTarget=console\nShowStatus=no\n"), "{m}");
+        assert!(m.ends_with("[Manager]\nLogColor=no\nLogTarget=console\nShowStatus=yes\n"), "{m}");
 
         p.docker_logs = DockerLogs::Off;
-        p.manager.settings.insert("ShowStatus".into(), "yes".into());
+        p.manager.settings.insert("LogTarget".into(), "console".into());
         let a = plan(&p, &run_plan(false, false, false), &[]);
         assert!(file(&a, journald).is_none());
         assert!(
-            file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=no\n"),
+            file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=yes\n"),
             "dockerLogs wins"
         );
     }

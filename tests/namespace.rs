@@ -108,7 +108,7 @@ fn boots_target_with_clean_state_and_golden_dropins() {
     for (k, v) in p["manager"]["settings"].as_object().unwrap() {
         mgr.push_str(&format!("{k}={}\n", v.as_str().unwrap()));
     }
-    mgr.push_str("LogTarget=journal\nShowStatus=no\n");
+    mgr.push_str("LogTarget=journal\n");
     expected.insert("/run/systemd/system.conf.d/50-nixos2docker.conf".into(), mgr.into());
     expected.insert(
         "/run/systemd/journald.conf.d/50-nixos2docker.conf".into(),
