@@ -105,10 +105,16 @@ fn boots_target_with_clean_state_and_golden_dropins() {
     }
     let mut mgr =
         format!("# Written by nixos2docker init: {}\n# {why}\n[Manager]\n", p["manager"]["reason"].as_str().unwrap());
-    for (k, v) in p["manager"]["settings"].as_object().unwrap() {
-        mgr.push_str(&format!("{k}={}\n", v.as_str().unwrap()));
+    let mut settings: std::collections::BTreeMap<String, String> = p["manager"]["settings"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    settings.insert("LogTarget".into(), "journal".into());
+    for (k, v) in settings {
+        mgr.push_str(&format!("{k}={v}\n"));
     }
-    mgr.push_str("LogTarget=journal\n");
     expected.insert("/run/systemd/system.conf.d/50-nixos2docker.conf".into(), mgr.into());
     expected.insert(
         "/run/systemd/journald.conf.d/50-nixos2docker.conf".into(),
