@@ -239,11 +239,14 @@ exec "$@"
 """
 
 
+STATE_ENV = "NIXOS2DOCKER_ENGINE_STATE"
+
+
 class Namespace:
     """A private mount namespace with cgroup2 at /sys/fs/cgroup (and, with ROOT, pivoted into it),
     whose first process is CMD (a daemon or a holder).  ``prefix`` runs commands inside it."""
 
-    def __init__(self, root: str | None, binds, cmd, logfile: str):
+    def __init__(self, root: str | None, binds, cmd, logfile: str, state_dir: str):
         self.root = root
         lf = open(logfile, "ab")
         lf.write(f"\n==== {time.ctime()} integration/run: {' '.join(cmd)} ====\n".encode())
@@ -251,7 +254,8 @@ class Namespace:
         binds = list(binds) if root else []
         self.proc = subprocess.Popen(
             ["unshare", "-m", "--", "sh", "-c", NS_SCRIPT, "sh", root or "", str(len(binds))] + binds
-            + list(cmd), stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, start_new_session=True)
+            + list(cmd), stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, start_new_session=True,
+            env=dict(os.environ, **{STATE_ENV: state_dir}))  # marks it for EngineState._kill_stale
         lf.close()
         self.logfile = logfile
 
@@ -316,10 +320,10 @@ class EngineState:
         pidfile = os.path.join(self.dir, "ns.pid")
         try:
             pid = int(open(pidfile).read().strip())
-            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
         except (OSError, ValueError):
             return
-        if self.dir.encode() in cmd:
+        if f"{STATE_ENV}={self.dir}".encode() in environ:
             log(f"stopping a stale engine namespace (pid {pid}) left by an earlier run")
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -374,7 +378,7 @@ class RootDockerDaemon:
         if self.spec.runtime == "crun":
             cmd += ["--add-runtime", f"n2d-crun={CRUN_RUNTIME}", "--default-runtime", "n2d-crun"]
         log(f"starting {self.spec.name}: dockerd from {self.root} (state {d})")
-        self.ns = Namespace(self.root, host_binds(self.ctx), cmd, f"{d}/dockerd.log")
+        self.ns = Namespace(self.root, host_binds(self.ctx), cmd, f"{d}/dockerd.log", d)
         self.state.record_pid(self.ns.pid)
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
         deadline = time.monotonic() + self.start_timeout
@@ -458,7 +462,7 @@ class PodmanNamespace:
                 raise Skip("podman is not installed and could not be installed (apt-get install podman)")
         self.state = EngineState(self.ctx, self.spec)
         self.ns = Namespace(self.root, host_binds(self.ctx), ["sleep", "infinity"],
-                            os.path.join(self.state.dir, "namespace.log"))
+                            os.path.join(self.state.dir, "namespace.log"), self.state.dir)
         self.state.record_pid(self.ns.pid)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # until the holder runs inside the prepared namespace
