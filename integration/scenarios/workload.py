@@ -367,11 +367,15 @@ class Checker:
         answered, detail = self.request(d) if act else (False, "not active")
         bad |= not self.record(d.name, "restart", p.returncode == 0 and act and answered,
                                f"restart exit {p.returncode} {p.output().strip()[:200]}; {state}; {detail}")
-        j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-q", "-o", "cat", "-u", unit], timeout=30)
+        # -o short-unix: "TIME HOST IDENT[PID]: MESSAGE"; PID 1's own lines about the unit count too
+        j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-q", "-o", "short-unix", "-u", unit],
+                                 timeout=30)
         lines = [ln for ln in j.stdout.splitlines() if ln.strip()]
+        own = [ln for ln in lines if len(ln.split(None, 3)) > 2 and not ln.split(None, 3)[2].endswith("[1]:")]
         bad |= not self.record(d.name, "journal", bool(lines),
-                               f"{len(lines)} lines" + (f", last: {lines[-1][:150]}" if lines else
-                                                        f": {j.output().strip()[:200]}"))
+                               f"{len(lines)} lines ({len(own)} from the unit's processes, "
+                               f"{len(lines) - len(own)} from PID 1)"
+                               + (f", last: {lines[-1][:150]}" if lines else f": {j.output().strip()[:200]}"))
         if bad:
             self.evidence.setdefault(d.name, []).append(self.unit_evidence(d, unit))
         p = self.ctx.docker.exec(self.c, ["systemctl", "stop", unit, *d.also_stop], timeout=90)
@@ -537,7 +541,9 @@ def workload(ctx, img, r):
     r.extra["summary_table"] = summary
     r.extra["daemons"] = {d.name: {"unit": d.unit, "kind": d.kind} for d in DAEMONS}
     # Written at once (the run's result file comes only at its end): every check with its evidence.
-    out = os.path.join(os.path.dirname(os.path.abspath(ctx.args.results)), f"workload@{img.kind.name}.json")
+    engine = getattr(ctx, "engine_name", None)
+    out = os.path.join(os.path.dirname(os.path.abspath(ctx.args.results)),
+                       f"{engine + '-' if engine else ''}workload@{img.kind.name}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({"key": r.key, "image": img.tag, "modes": modes, "summary_table": summary}, f, indent=1)
