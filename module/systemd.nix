@@ -7,8 +7,8 @@
 # name per line, `#` starts a comment); without a `series` file the *.patch files are applied in name
 # order. Which majors have a series is read from the directories, so a new series needs no change here.
 # What the harness proved is patches/versions, the table patches/build and the harness read: every
-# version listed there is built with its series and booted by every patched scenario (one image kind
-# per version), so a version listed there is a verified one. The READMEs' version tables are generated
+# version listed there is built with its series and booted by the harness's patched scenarios on an
+# image kind of its own (CI fails otherwise), so a version listed there is a verified one. The READMEs' version tables are generated
 # from that file and from `channels` below.
 #
 # No series for the major version is an assertion, not a warning: the image would run stock systemd,
