@@ -238,6 +238,8 @@ pub struct RunPlan {
     pub create_run_lock: bool,
     /// The cgroup fs is read-only: tell systemd not to enable controllers.
     pub disable_controllers: bool,
+    /// /dev/console exists (`docker run -t`): journald can forward to it as upstream does.
+    pub console: bool,
 }
 
 /// The known init shims Docker and friends put at PID 1.
@@ -280,7 +282,12 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
     // 3. /run. Writability is judged as root only: as another uid everything looks read-only, and the uid
     // finding above already names the cause.
     let as_root = facts.uid == 0;
-    let mut plan = RunPlan { empty_stale_run: false, create_run_lock: false, disable_controllers: false };
+    let mut plan = RunPlan {
+        empty_stale_run: false,
+        create_run_lock: false,
+        disable_controllers: false,
+        console: facts.path("/dev/console").exists,
+    };
     let run_ok = match facts.mount_at("/run") {
         None => {
             fail(&mut findings, Problem::RunNotMounted);

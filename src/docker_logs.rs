@@ -15,6 +15,10 @@
 //! the profile keeps them on) are no repetition: patched PID 1 writes one to the container log only while its
 //! log lines do not reach it (before journald runs, after it stops).
 //!
+//! With a terminal (`docker run -t`) /dev/console exists and journald forwards to it by default (TTYPath= is
+//! left alone, no unit drop-in): that works with stock systemd too, whose PID 1 and services get /dev/null as
+//! stdio.
+//!
 //! | mode | journald.conf drop-in | systemd-journald.service drop-in | manager settings |
 //! |---|---|---|---|
 //! | `all` | `ForwardToConsole=yes`, `TTYPath=/proc/self/fd/1`, `MaxLevelConsole=info` | `StandardOutput=file:/proc/1/fd/2` | `LogTarget=journal` |
@@ -74,21 +78,24 @@ impl DockerLogs {
         }
     }
 
-    /// `[Journal]` settings for journald's drop-in; empty when journald should not forward.
-    pub fn journald_settings(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            DockerLogs::All => {
+    /// `[Journal]` settings for journald's drop-in; empty when journald should not forward. `console`:
+    /// /dev/console exists (`docker run -t`), journald writes there by default, also upstream's.
+    pub fn journald_settings(self, console: bool) -> &'static [(&'static str, &'static str)] {
+        match (self, console) {
+            (DockerLogs::All, false) => {
                 &[("ForwardToConsole", "yes"), ("TTYPath", "/proc/self/fd/1"), ("MaxLevelConsole", "info")]
             }
-            DockerLogs::Pid1 | DockerLogs::Off => &[],
+            (DockerLogs::All, true) => &[("ForwardToConsole", "yes"), ("MaxLevelConsole", "info")],
+            (DockerLogs::Pid1 | DockerLogs::Off, _) => &[],
         }
     }
 
-    /// `[Service]` settings for systemd-journald.service; empty when journald should not forward.
-    pub fn journald_unit_settings(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            DockerLogs::All => &[("StandardOutput", "file:/proc/1/fd/2")],
-            DockerLogs::Pid1 | DockerLogs::Off => &[],
+    /// `[Service]` settings for systemd-journald.service; empty when journald should not forward, or forwards
+    /// to /dev/console.
+    pub fn journald_unit_settings(self, console: bool) -> &'static [(&'static str, &'static str)] {
+        match (self, console) {
+            (DockerLogs::All, false) => &[("StandardOutput", "file:/proc/1/fd/2")],
+            _ => &[],
         }
     }
 }
@@ -116,14 +123,17 @@ mod tests {
     fn only_all_forwards_and_no_mode_touches_status_lines() {
         for m in [DockerLogs::All, DockerLogs::Pid1, DockerLogs::Off] {
             assert!(!m.manager_settings().iter().any(|(k, _)| *k == "ShowStatus"), "{m:?}");
-            assert_eq!(m.journald_settings().is_empty(), m != DockerLogs::All, "{m:?}");
-            assert_eq!(m.journald_unit_settings().is_empty(), m != DockerLogs::All, "{m:?}");
+            for tty in [false, true] {
+                assert_eq!(m.journald_settings(tty).is_empty(), m != DockerLogs::All, "{m:?}");
+                assert_eq!(m.journald_unit_settings(tty).is_empty(), m != DockerLogs::All || tty, "{m:?}");
+            }
             assert_eq!(m.manager_settings().contains(&("LogTarget", "console")), m == DockerLogs::Pid1, "{m:?}");
         }
-        assert!(DockerLogs::All.journald_settings().contains(&("TTYPath", "/proc/self/fd/1")));
+        assert!(DockerLogs::All.journald_settings(false).contains(&("TTYPath", "/proc/self/fd/1")));
+        assert!(!DockerLogs::All.journald_settings(true).iter().any(|(k, _)| *k == "TTYPath"));
         assert!(DockerLogs::All.manager_settings().contains(&("LogTarget", "journal")));
         assert!(DockerLogs::Off.manager_settings().contains(&("LogTarget", "journal")));
-        assert!(DockerLogs::All.journald_unit_settings().contains(&("StandardOutput", "file:/proc/1/fd/2")));
+        assert!(DockerLogs::All.journald_unit_settings(false).contains(&("StandardOutput", "file:/proc/1/fd/2")));
     }
 
     #[test]

@@ -74,25 +74,25 @@ pub fn plan(profile: &Profile, run: &RunPlan, mounts: &[Mount]) -> Vec<Action> {
             ),
         });
     }
-    actions.extend(docker_logs_files(profile));
+    actions.extend(docker_logs_files(profile, run.console));
     actions
 }
 
 /// The manager drop-in (the profile's settings, then those `dockerLogs` needs) and, in mode `all`, journald's
-/// config and unit drop-ins (src/docker_logs.rs).
-fn docker_logs_files(profile: &Profile) -> Vec<Action> {
+/// config and unit drop-ins (src/docker_logs.rs); with a /dev/console journald forwards there, as upstream.
+fn docker_logs_files(profile: &Profile, console: bool) -> Vec<Action> {
     let mode = profile.docker_logs;
     let why = format!("dockerLogs={}: {}", mode.name(), profile.docker_logs_reason);
     let mut settings = profile.manager.settings.clone();
     settings.extend(mode.manager_settings().iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let header = format!("{}\n# {why}", profile.manager.reason);
     let mut files = vec![ini_file(format!("{MANAGER_DIR}/{DROPIN_NAME}"), &header, "Manager", settings.iter())];
-    let journal = mode.journald_settings();
+    let journal = mode.journald_settings(console);
     if !journal.is_empty() {
         let path = format!("{}/{DROPIN_NAME}", docker_logs::JOURNALD_DIR);
         files.push(ini_file(path, &why, "Journal", journal.iter().map(|(k, v)| (k, v))));
     }
-    let unit = mode.journald_unit_settings();
+    let unit = mode.journald_unit_settings(console);
     if !unit.is_empty() {
         let path = format!("{CONTROL_DIR}/{}.d/{DROPIN_NAME}", docker_logs::JOURNALD_UNIT);
         files.push(ini_file(path, &why, "Service", unit.iter().map(|(k, v)| (k, v))));
@@ -197,7 +197,7 @@ mod tests {
     use crate::config::builtin_profile;
 
     fn run_plan(stale: bool, lock: bool, ro: bool) -> RunPlan {
-        RunPlan { empty_stale_run: stale, create_run_lock: lock, disable_controllers: ro }
+        RunPlan { empty_stale_run: stale, create_run_lock: lock, disable_controllers: ro, console: false }
     }
 
     #[test]
@@ -287,6 +287,13 @@ mod tests {
                 && m.ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=yes\n"),
             "{m}"
         );
+
+        // docker run -t: journald forwards to /dev/console itself (TTYPath's default), no unit drop-in.
+        let tty = RunPlan { console: true, ..run_plan(false, false, false) };
+        let a = plan(&p, &tty, &[]);
+        let j = file(&a, journald).unwrap();
+        assert!(j.ends_with("[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n"), "{j}");
+        assert!(file(&a, unit).is_none());
 
         p.docker_logs = DockerLogs::Pid1;
         let a = plan(&p, &run_plan(false, false, false), &[]);

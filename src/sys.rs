@@ -12,8 +12,16 @@ pub const PROBED_FILES: &[&str] =
     &["/proc/self/mountinfo", "/proc/self/status", "/proc/self/cgroup", "/proc/1/comm", "/proc/1/cmdline"];
 
 /// Paths whose filesystem type and writability the probes look at.
-pub const PROBED_PATHS: &[&str] =
-    &["/", "/run", "/run/lock", "/tmp", "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"];
+pub const PROBED_PATHS: &[&str] = &[
+    "/",
+    "/run",
+    "/run/lock",
+    "/tmp",
+    "/sys/fs/cgroup",
+    "/sys/fs/cgroup/unified",
+    "/sys/fs/cgroup/systemd",
+    "/dev/console",
+];
 
 /// Where the init looks for systemd when the config names no target.
 pub const DEFAULT_TARGETS: &[&str] = &["/sbin/init", "/lib/systemd/systemd", "/usr/lib/systemd/systemd"];

@@ -116,17 +116,20 @@ fn boots_target_with_clean_state_and_golden_dropins() {
         mgr.push_str(&format!("{k}={v}\n"));
     }
     expected.insert("/run/systemd/system.conf.d/50-nixos2docker.conf".into(), mgr.into());
+    // The test's mount namespace shares the host's /dev: with a /dev/console journald forwards there (as
+    // under `docker run -t`), else to PID 1's stderr through its own stdout.
+    let journald = if std::path::Path::new("/dev/console").exists() {
+        "[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n"
+    } else {
+        expected.insert(
+            "/run/systemd/system.control/systemd-journald.service.d/50-nixos2docker.conf".into(),
+            format!("# Written by nixos2docker init: {why}\n[Service]\nStandardOutput=file:/proc/1/fd/2\n").into(),
+        );
+        "[Journal]\nForwardToConsole=yes\nTTYPath=/proc/self/fd/1\nMaxLevelConsole=info\n"
+    };
     expected.insert(
         "/run/systemd/journald.conf.d/50-nixos2docker.conf".into(),
-        format!(
-            "# Written by nixos2docker init: {why}\n[Journal]\nForwardToConsole=yes\nTTYPath=/proc/self/fd/1\n\
-             MaxLevelConsole=info\n"
-        )
-        .into(),
-    );
-    expected.insert(
-        "/run/systemd/system.control/systemd-journald.service.d/50-nixos2docker.conf".into(),
-        format!("# Written by nixos2docker init: {why}\n[Service]\nStandardOutput=file:/proc/1/fd/2\n").into(),
+        format!("# Written by nixos2docker init: {why}\n{journald}").into(),
     );
     assert_eq!(rep["run"], Value::Object(expected));
 }
