@@ -374,6 +374,15 @@ def patched_journal(ctx, img, r):
 FORKING_SCRIPT = """setsid /bin/sh -c 'sleep 2001 & echo $$ > /run/n2d-forking/daemon.pid; exec sleep 2000' >/dev/null 2>&1 &
 sleep 0.5
 """
+# The same daemon without PIDFile= (postfix.service, trixie's apache2.service), its environment cleaned
+# like postfix's master does (no INVOCATION_ID=): systemd must guess the main PID.
+GUESS_SCRIPT = """env -i setsid /bin/sh -c 'sleep 2003 & exec sleep 2002' >/dev/null 2>&1 &
+sleep 0.5
+"""
+GUESS_UNIT = """[Service]
+Type=forking
+ExecStart=/bin/sh /run/n2d-guess.sh
+"""
 FORKING_UNIT = """[Service]
 Type=forking
 User=nobody
@@ -389,8 +398,9 @@ def _write(ctx, c, path, text):
 
 @scenario("patched-pidfile", images=("sid-patched",), order=115,
           doc="a Type=forking unit whose daemon writes its PID file as its service user (PostgreSQL's "
-              "way) is active with that main PID (not Result: protocol); `systemctl stop` leaves none of "
-              "its processes")
+              "way) is active with that main PID (not Result: protocol); one without PIDFile= whose daemon "
+              "cleans its environment (postfix's way) stays active with a guessed main PID; `systemctl stop` "
+              "leaves none of their processes")
 def patched_pidfile(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
@@ -413,26 +423,54 @@ def patched_pidfile(ctx, img, r):
     left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[01]"], timeout=30).stdout.strip()
     r.check("no process of the daemon left", left == "0", f"{left} left")
     r.evidence(_journal(ctx, c, "-u", "n2d-forking"), "journalctl -u n2d-forking")
+
+    # Type=forking without PIDFile=: the main PID is guessed, the unit stays active, stop stops it all.
+    ok = _write(ctx, c, "/run/n2d-guess.sh", GUESS_SCRIPT).returncode == 0
+    ok = ok and _write(ctx, c, "/run/systemd/system/n2d-guess.service", GUESS_UNIT).returncode == 0
+    p = ctx.docker.exec(c, ["sh", "-c", "systemctl daemon-reload && systemctl start n2d-guess && sleep 1 && "
+                            "systemctl show -p ActiveState,MainPID n2d-guess && pgrep -x -f 'sleep 2002'"], timeout=60)
+    props = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
+    daemon = p.stdout.split()[-1] if p.stdout.split() else ""
+    r.check("forking unit without PIDFile= stays active", ok and props.get("ActiveState") == "active",
+            p.output().strip()[-400:])
+    r.check("its main PID is the daemonized process", daemon.isdigit() and props.get("MainPID") == daemon,
+            f"MainPID={props.get('MainPID')} daemon={daemon}")
+    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-guess"], timeout=60)
+    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[23]"], timeout=30).stdout.strip()
+    r.check("stop leaves none of its processes", p.returncode == 0 and left == "0", f"{left} left")
     _finish(ctx, c, r)
 
 
+# Option → the name its notice mentions. Bind mounts degrade with the mount-namespace notice.
+NAMESPACE_OPTIONS = (
+    ("PrivateUsers=yes", "PrivateUsers="),
+    ("ProtectControlGroups=private", "ProtectControlGroups="),
+    ("PrivateNetwork=yes", "PrivateNetwork="),
+    ("PrivateIPC=yes", "PrivateIPC="),
+    ("BindReadOnlyPaths=/dev/log:/run/n2d-chroot/dev/log", "BindPaths="),
+)
+
+
 @scenario("patched-namespaces", images=("sid-patched",), order=116,
-          doc="namespacing Docker's seccomp refuses degrades with one notice instead of failing the unit: "
-              "PrivateUsers=yes (Debian's redis-server), ProtectControlGroups=private, PrivateNetwork=, "
-              "PrivateIPC=")
+          doc="namespacing Docker's seccomp refuses degrades with one notice naming the option instead of "
+              "failing the unit: PrivateUsers=yes (Debian's redis-server), ProtectControlGroups=private, "
+              "PrivateNetwork=, PrivateIPC=, BindReadOnlyPaths= (Debian's haproxy)")
 def patched_namespaces(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
         return
-    for prop, unit in (("PrivateUsers=yes", "n2d-ns-users"), ("ProtectControlGroups=private", "n2d-ns-cgroup"),
-                       ("PrivateNetwork=yes", "n2d-ns-net"), ("PrivateIPC=yes", "n2d-ns-ipc")):
-        p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", unit, "-p", prop, "-p", "User=nobody",
-                                "/bin/sleep", "30"], timeout=60)
+    for i, (prop, named) in enumerate(NAMESPACE_OPTIONS):
+        unit = f"n2d-ns-{i}"
+        ctx.docker.exec(c, ["systemd-run", "-q", "--unit", unit, "-p", prop, "-p", "User=nobody",
+                            "/bin/sleep", "30"], timeout=60)
         p = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30)
         r.check(f"{prop}: unit active", p.stdout.strip() == "active", p.output().strip()[-300:])
-        out = _journal(ctx, c, "-u", unit, until=lambda o: "is configured, but" in o)
-        notices = [ln for ln in out.splitlines() if "is configured, but" in ln]
-        r.check(f"{prop}: exactly one notice in journalctl -u", len(notices) == 1, out.strip()[-400:])
+
+        def notices(out, named=named):
+            return [ln for ln in out.splitlines() if "configured, but" in ln and named in ln]
+        out = _journal(ctx, c, "-u", unit, until=notices)
+        r.check(f"{prop}: exactly one notice naming {named} in journalctl -u", len(notices(out)) == 1,
+                out.strip()[-400:])
         ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60)
     _finish(ctx, c, r)
 
