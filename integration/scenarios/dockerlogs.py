@@ -47,8 +47,7 @@ def _boot_and_log(ctx, img, r, mode):
     return tag, svc, before, after[len(before):] if after.startswith(before) else after, files
 
 
-# sid-patched only until the v257 series carries journald's forwarding to the container log (0013 of v262).
-@scenario("docker-logs", images=["sid-patched"], order=125,
+@scenario("docker-logs", images=["sid-patched", "trixie-patched"], order=125,
           doc="dockerLogs modes as a user sees them: all (default) → a service's own line and a systemd-cat "
               "line are in `docker logs`; -e NIXOS2DOCKER_DOCKER_LOGS=pid1 → the service's line is not, PID 1's "
               "line about the service is; off → neither after boot. The drop-ins under /run match the mode; "
