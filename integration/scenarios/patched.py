@@ -85,6 +85,11 @@ def patched_boot(ctx, img, r):
     r.evidence(_all_logs(ctx, c), "docker logs")
 
 
+# Boot milestones on both sides of journald's start: status lines before, log lines forwarded after.
+HANDOVER_MILESTONES = ("Listening on Journal Socket (/dev/log).", "Started Journal Service.",
+                       "Reached target Local File Systems.", "Reached target Multi-User System.", "Startup finished")
+
+
 @scenario("patched-logs", images=PATCHED, order=101,
           doc="without -t: docker logs shows PID 1's banner, 'Reached target' status lines and the "
               "stdout of a test service (StandardOutput=tty → the container log); a service's "
@@ -107,6 +112,11 @@ def patched_logs(ctx, img, r):
     r.check("docker logs: test service stdout", f"n2d-hello-tty-{tag}" in logs, logs[-300:])
     r.check("docker logs: no escape sequences", "\x1b[" not in logs,
             "found ESC[ in docker logs")
+    # The hand-over to journald (status lines before it, PID 1's log lines through it after): every
+    # milestone exactly once — nothing lost, nothing twice.
+    for milestone in HANDOVER_MILESTONES:
+        n = sum(milestone in ln for ln in logs.splitlines())
+        r.check(f"docker logs: '{milestone}' exactly once", n == 1, f"{n} times")
     p = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", "-u", "n2d-hello-journal"], timeout=30)
     r.check("journalctl -u shows the journal test service", f"n2d-hello-journal-{tag}" in p.stdout,
             p.output().strip()[-300:])
