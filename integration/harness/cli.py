@@ -18,7 +18,7 @@ from . import engines as eng
 from .docker import mask_names
 from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder
 from .registry import CORE_KEYS, IMAGE_KINDS, SCENARIOS, check_core, ordered_scenarios
-from .report import FAIL, PASS, SKIPPED, Result, counts, table, write_json
+from .report import PASS, SKIPPED, Result, counts, table, write_json
 from .util import HarnessError, Skip, log, run, which
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # integration/

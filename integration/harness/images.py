@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 
 from .registry import IMAGE_KINDS, ImageKind, register_image_kind
-from .util import HarnessError, Skip, log, run, run_streaming, tail_file, which
+from .util import HarnessError, Skip, log, run_streaming, tail_file, which
 
 RECIPE_VERSION = 1
 MIRROR = os.environ.get("NIXOS2DOCKER_DEBIAN_MIRROR", "http://deb.debian.org/debian")

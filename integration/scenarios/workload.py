@@ -459,7 +459,7 @@ def side_by_side(modes: dict) -> str:
     """One line per daemon, one column per mode: checks passed / checks (and which failed)."""
     names = list(modes)
     w = max(len(n) for n in row_names())
-    out = [f"| daemon | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    out = ["| daemon | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for name in row_names():
         cells = []
         for m in names:
