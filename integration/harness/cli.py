@@ -164,7 +164,7 @@ def select(args, engine: str = eng.DEFAULT_ENGINE) -> list:
         for key, kind in sc.instances():
             if wanted and not (sc.name in wanted or key in wanted):
                 continue
-            if not wanted and not sc.default:
+            if not wanted and not sc.by_default(kind):
                 continue
             if kinds_filter and kind is not None and kind not in kinds_filter:
                 continue
@@ -184,7 +184,8 @@ def list_scenarios() -> None:
         core = [k or "-" for k in sc.images if k in sc.core or f"{sc.name}@{k}" in CORE_KEYS]
         where = (f"[engines: {','.join(sc.engines)}] " if sc.engines is not None else
                  f"[core on every engine: {','.join(core)}] " if core else "")
-        doc = ("(opt-in: runs only when named) " if not sc.default else "") + where + " ".join(sc.doc.split())
+        doc = ("(opt-in: runs only when named) " if not sc.default else
+               f"(by default only on {','.join(sc.default)}) " if sc.default is not True else "") + where + " ".join(sc.doc.split())
         print(f"  {sc.name:<{w}} {kinds:<{wk}} {doc}")
     print(f"\nEngines (default {eng.DEFAULT_ENGINE}; --engine NAME,… or all):")
     for e in eng.ENGINES.values():

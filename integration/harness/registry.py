@@ -72,7 +72,8 @@ detail)``, ``r.exit_code``, ``r.boot_s``, ``r.stop_s``, ``r.evidence(text)``, ``
 evidence.  It runs once per entry of ``images`` (result key ``NAME@KIND``); ``images=[]`` runs it
 once with ``img=None``.  Containers made through ``ctx.docker`` are removed after each scenario and
 at exit.  Lower ``order`` runs first (built-ins use 10..90).  ``default=False`` makes a scenario
-opt-in: it runs only when named (``integration/run NAME``), never in a run of everything.
+opt-in: it runs only when named (``integration/run NAME``), never in a run of everything;
+``default=[KIND…]`` runs only those instances in a run of everything (the others when named).
 ``add_images(NAME, [KIND…])`` runs an existing scenario on more kinds: the built-in ones use
 ``img.boot_flags`` and ``img.kind.patched``, so e.g. ``add_images("restart", ["sid-patched"])`` works
 unchanged.
@@ -107,7 +108,11 @@ class Scenario:
     images: list
     doc: str = ""
     order: int = 50
-    default: bool = True   # False: opt-in, runs only when named on the command line
+    default: object = True  # False: opt-in, runs only when named; a list of kinds: only those by default
+
+    def by_default(self, kind) -> bool:
+        """Does instance (self, KIND) run in a run that names no scenario?"""
+        return self.default is True or (isinstance(self.default, (list, tuple)) and kind in self.default)
     core: list = field(default_factory=list)   # image kinds whose instance runs on EVERY engine
     engines: Optional[list] = None             # None: the default engine (+ core); else exactly these
 
@@ -145,7 +150,8 @@ def register_scenario(sc: Scenario, replace: bool = False) -> Scenario:
 def scenario(name: str, images=("sid", "trixie"), doc: str = "", order: int = 50,
              replace: bool = False, default: bool = True, core=(), engines=None):
     """Decorator: register func(ctx, img, r) as scenario NAME run on each image kind.
-    ``default=False`` makes it opt-in: a run without scenario names leaves it out.
+    ``default=False`` makes it opt-in: a run without scenario names leaves it out (``default=[KIND…]``:
+    leaves out the other kinds' instances).
 
     ``core``: image kinds (a subset of ``images``, or True for all) whose instance belongs to the CORE
     that runs on every engine; ``engines``: run only on these engines (names of harness.engines, or

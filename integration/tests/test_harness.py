@@ -94,6 +94,11 @@ class RegistryTest(unittest.TestCase):
             self.assertNotIn("t-opt", [sc.name for sc, _, _ in harness.cli.select(args)])
             args.scenarios = ["t-opt"]
             self.assertEqual([key for _, key, _ in harness.cli.select(args)], ["t-opt@sid"])
+            registry.register_scenario(registry.Scenario("t-opt", lambda *a: None, ["sid", "trixie"],
+                                                         default=["sid"]), replace=True)
+            self.assertEqual([key for _, key, _ in harness.cli.select(argparse.Namespace(
+                images=None, scenarios=[], engine=None)) if key.startswith("t-opt")], ["t-opt@sid"])
+            self.assertEqual([key for _, key, _ in harness.cli.select(args)], ["t-opt@sid", "t-opt@trixie"])
         finally:
             registry.SCENARIOS.pop("t-opt", None)
 
