@@ -406,7 +406,7 @@ def _write(ctx, c, path, text):
     return ctx.docker.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30)
 
 
-@scenario("patched-pidfile", images=("sid-patched",), order=115,
+@scenario("patched-pidfile", images=PATCHED, order=115,
           doc="a Type=forking unit whose daemon writes its PID file as its service user (PostgreSQL's "
               "way) is active with that main PID (not Result: protocol); one without PIDFile= whose daemon "
               "cleans its environment (postfix's way) stays active with a guessed main PID; `systemctl stop` "
@@ -462,7 +462,7 @@ NAMESPACE_OPTIONS = (
 )
 
 
-@scenario("patched-namespaces", images=("sid-patched",), order=116,
+@scenario("patched-namespaces", images=PATCHED, order=116,
           doc="namespacing Docker's seccomp refuses degrades with one notice naming the option instead of "
               "failing the unit: PrivateUsers=yes (Debian's redis-server), ProtectControlGroups=private, "
               "PrivateNetwork=, PrivateIPC=, BindReadOnlyPaths= (Debian's haproxy)")
