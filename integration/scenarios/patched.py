@@ -1,5 +1,5 @@
-"""Scenarios of issue 4: systemd v262 + patches/v262 (image kind ``sid-patched``, built by
-``patches/build``) on Docker's read-only cgroup2 with ONLY ``--tmpfs /run --tmpfs /run/lock --tmpfs /tmp``
+"""Patched systemd (every version in patches/versions, one image kind each, built by ``patches/build``)
+on Docker's read-only cgroup2 with ONLY ``--tmpfs /run --tmpfs /run/lock --tmpfs /tmp``
 (default capabilities, default seccomp, no --privileged, no --cgroupns=host).
 
 Timings (boot_s, stop_s) are recorded and printed, never asserted (project rule); the checks are on
@@ -9,6 +9,7 @@ states, exit codes and log contents.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -16,12 +17,29 @@ from harness.docker import BOOTED_STATES
 from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, command_overlay
 from harness.registry import ImageKind, add_images, register_image_kind, scenario
 
-PATCHED = ("sid-patched", "trixie-patched")
 
-# Debian trixie (systemd 257.13) + patches/v257, built by `patches/build --version 257.13`.
-register_image_kind(ImageKind(
-    name="trixie-patched", suite="trixie", overlays=[command_overlay(["patches/build", "--version", "257.13"])],
-    patched=True, description="Debian trixie + patched systemd 257.13 tarball from patches/build"))
+def _versions() -> list:
+    """(version, suite, kind) of every line of patches/versions: the systemd versions that carry a patch
+    series, the Debian suite each is built for and installed over, and the image kind that boots it."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "patches", "versions")
+    rows = []
+    with open(path) as f:
+        for line in f:
+            cols = line.split()
+            if cols and not cols[0].startswith("#"):
+                rows.append((cols[0], cols[2], cols[3]))
+    return rows
+
+
+# One image kind per patched systemd version: the suite's root filesystem + `patches/build --version V`.
+# sid-patched (v262, the default of patches/build) is the harness's built-in contract hook.
+for _version, _suite, _kind in _versions():
+    if _kind not in IMAGE_KINDS:
+        register_image_kind(ImageKind(
+            name=_kind, suite=_suite, overlays=[command_overlay(["patches/build", "--version", _version])],
+            patched=True, description=f"Debian {_suite} + systemd {_version} with patches/v{_version.split('.')[0]}"))
+PATCHED = tuple(kind for _, _, kind in _versions())
 
 # sid-patched plus libpam-systemd, so that `su -l` registers a logind session (patched-session).
 register_image_kind(ImageKind(
