@@ -40,6 +40,7 @@ for _version, _suite, _kind in _versions():
             name=_kind, suite=_suite, overlays=[command_overlay(["patches/build", "--version", _version])],
             patched=True, description=f"Debian {_suite} + systemd {_version} with patches/v{_version.split('.')[0]}"))
 PATCHED = tuple(kind for _, _, kind in _versions())
+MAJOR = {kind: int(version.split(".")[0]) for version, _, kind in _versions()}
 
 # sid-patched plus libpam-systemd, so that `su -l` registers a logind session (patched-session).
 register_image_kind(ImageKind(
@@ -490,6 +491,10 @@ def patched_namespaces(ctx, img, r):
         return
     for i, (prop, named) in enumerate(NAMESPACE_OPTIONS):
         unit = f"n2d-ns-{i}"
+        if prop.startswith("ProtectControlGroupsEx=") and MAJOR.get(img.kind.name, 262) < 257:
+            r.note(f"{prop}: not in systemd {MAJOR[img.kind.name]} (ProtectControlGroups= is a boolean there, "
+                   "no cgroup namespace)")
+            continue
         run = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", unit, "-p", prop, "-p", "User=nobody",
                                   "/bin/sleep", "30"], timeout=60)
         p = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30)
@@ -508,3 +513,7 @@ def patched_namespaces(ctx, img, r):
 
 # The built-in restart scenario (5× docker restart with the image's Volumes) also on the patched kind.
 add_images("restart", PATCHED)
+
+# The series that carry v262's 0013-0016 (journald forwarding, PID files, namespaces, attribution).
+for _name in ("patched-journal", "patched-pidfile", "patched-namespaces"):
+    add_images(_name, ["trixie-261-patched", "bookworm-patched"])
