@@ -2,6 +2,7 @@
 //!
 //! The order of [`preflight`] is the order of precedence: the first error decides the exit code.
 
+use crate::exit_code;
 use crate::probe::{CgroupKind, Facts, docker_default_caps};
 use serde::Serialize;
 use std::fmt;
@@ -80,15 +81,15 @@ impl Problem {
     /// The documented exit code (README, "Exit codes").
     pub fn exit_code(&self) -> u8 {
         match self {
-            Problem::NotPid1 { .. } | Problem::UnderInitShim { .. } => 10,
-            Problem::NotRoot { .. } => 11,
-            Problem::RunNotMounted | Problem::RunReadOnly { .. } => 12,
-            Problem::NotWritable { .. } => 13,
-            Problem::NoCgroupFs | Problem::LegacyCgroups { .. } => 14,
-            Problem::StockOnReadOnlyCgroup { .. } => 15,
-            Problem::ReadOnlyRoot => 16,
-            Problem::TargetNotExecutable { .. } => 126,
-            Problem::TargetMissing { .. } => 127,
+            Problem::NotPid1 { .. } | Problem::UnderInitShim { .. } => exit_code::NOT_PID1,
+            Problem::NotRoot { .. } => exit_code::NOT_ROOT,
+            Problem::RunNotMounted | Problem::RunReadOnly { .. } => exit_code::RUN_NOT_MOUNT,
+            Problem::NotWritable { .. } => exit_code::TMP_NOT_WRITABLE,
+            Problem::NoCgroupFs | Problem::LegacyCgroups { .. } => exit_code::CGROUP_UNSUPPORTED,
+            Problem::StockOnReadOnlyCgroup { .. } => exit_code::STOCK_RO_CGROUP,
+            Problem::ReadOnlyRoot => exit_code::READ_ONLY_ROOT,
+            Problem::TargetNotExecutable { .. } => exit_code::EXEC_NOT_EXECUTABLE,
+            Problem::TargetMissing { .. } => exit_code::EXEC_NOT_FOUND,
         }
     }
 
@@ -225,7 +226,7 @@ pub struct Report {
 
 impl Report {
     pub fn exit_code(&self) -> u8 {
-        self.problem.as_ref().map_or(0, Problem::exit_code)
+        self.problem.as_ref().map_or(exit_code::OK, Problem::exit_code)
     }
 }
 

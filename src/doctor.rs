@@ -1,7 +1,7 @@
 //! `nixos2docker doctor`: the same probes as the init, all findings, a remedy for each.
 
 use crate::checks::{self, Mode};
-use crate::error::{EXIT_CONFIG, EXIT_NOT_RUNNING, EXIT_PROBE};
+use crate::exit_code;
 use crate::probe::{self, Facts};
 use crate::sys::System;
 use serde_json::json;
@@ -40,7 +40,7 @@ pub fn mode_for(facts: &Facts, relay_pid1: bool, ask_state: impl FnOnce() -> Opt
 /// The exit code: what `init` would exit with; next to a running systemd, 0 only when it is `running`.
 pub fn exit_code(report: &checks::Report) -> u8 {
     match &report.mode {
-        Mode::Running(state) if state.as_deref() != Some("running") => EXIT_NOT_RUNNING,
+        Mode::Running(state) if state.as_deref() != Some("running") => exit_code::NOT_RUNNING,
         _ => report.exit_code(),
     }
 }
@@ -52,7 +52,7 @@ pub fn run(opts: Options) -> u8 {
             Ok(snap) => report(&opts, &snap, false, || None),
             Err(e) => {
                 log::error!("{e}");
-                EXIT_CONFIG
+                exit_code::BAD_CONFIG
             }
         },
     }
@@ -63,14 +63,14 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
         Ok(c) => c,
         Err(e) => {
             log::error!("{e}");
-            return EXIT_CONFIG;
+            return exit_code::BAD_CONFIG;
         }
     };
     let facts = match probe::gather(sys, &config) {
         Ok(f) => f,
         Err(e) => {
             log::error!("{e}");
-            return EXIT_PROBE;
+            return exit_code::PROBE;
         }
     };
     let mode = mode_for(&facts, relay_pid1, ask_state);

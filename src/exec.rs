@@ -21,9 +21,11 @@ impl ExecError {
     pub fn exit_code(&self) -> u8 {
         use nix::errno::Errno;
         match self {
-            ExecError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP, .. } => 127,
-            ExecError::Handover(_) => crate::error::EXIT_PREPARE,
-            _ => 126,
+            ExecError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP, .. } => {
+                crate::exit_code::EXEC_NOT_FOUND
+            }
+            ExecError::Handover(_) => crate::exit_code::PREPARE,
+            _ => crate::exit_code::EXEC_NOT_EXECUTABLE,
         }
     }
 }

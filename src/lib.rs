@@ -9,6 +9,7 @@ pub mod docker_logs;
 pub mod doctor;
 pub mod error;
 pub mod exec;
+pub mod exit_code;
 pub mod handover;
 pub mod init;
 pub mod inspect;

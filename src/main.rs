@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use nixos2docker::cli::{self, Cli, Command};
-use nixos2docker::{doctor, error, init, inspect, logging, signals, sys, wait};
+use nixos2docker::{doctor, exit_code, init, inspect, logging, signals, sys, wait};
 
 fn main() {
     let started = std::time::Instant::now();
@@ -13,7 +13,7 @@ fn main() {
         Ok(guard) => guard,
         Err(errno) => {
             log::error!("{}", nixos2docker::handover::HandoverError { step: "sigprocmask", errno });
-            std::process::exit(error::EXIT_PREPARE.into());
+            std::process::exit(exit_code::PREPARE.into());
         }
     };
     let cli = match Cli::try_parse_from(cli::normalize(std::env::args_os().collect())) {
@@ -24,7 +24,7 @@ fn main() {
         }
         Err(e) => {
             log::error!("{}", e.to_string().trim_start_matches("error: ").trim_end());
-            std::process::exit(error::EXIT_USAGE.into());
+            std::process::exit(exit_code::USAGE.into());
         }
     };
     let code = match cli.command {

@@ -109,7 +109,7 @@ pub enum RelayError {
 impl RelayError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            RelayError::Impossible { .. } | RelayError::Setup { .. } => crate::error::EXIT_RELAY,
+            RelayError::Impossible { .. } | RelayError::Setup { .. } => crate::exit_code::RELAY_IMPOSSIBLE,
             RelayError::Exec { errno: Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP, .. } => 127,
             RelayError::Exec { .. } => 126,
         }
@@ -178,7 +178,7 @@ impl Ending {
         match self {
             Ending::Exited(code) => (code & 0xff) as u8,
             Ending::Halted => 0,
-            Ending::Rebooted => crate::error::EXIT_REBOOT,
+            Ending::Rebooted => crate::exit_code::REBOOT,
             Ending::Killed(sig) => (128 + sig).clamp(0, 255) as u8,
         }
     }
@@ -190,7 +190,7 @@ impl Ending {
             Ending::Rebooted => format!(
                 "systemd asked for a reboot (its reboot(2) ended its PID namespace with SIGHUP): exit {} so that a \
                  restart policy (--restart on-failure) reboots the container",
-                crate::error::EXIT_REBOOT
+                crate::exit_code::REBOOT
             ),
             Ending::Killed(sig) => format!("systemd was killed by {}", signals::name(sig)),
         }
@@ -638,7 +638,7 @@ mod tests {
         assert_eq!(decide(RelayMode::Always, Some(true), true).unwrap(), Decision::Relay { fallback: false });
         assert_eq!(decide(RelayMode::Always, None, true).unwrap(), Decision::Relay { fallback: false });
         let e = decide(RelayMode::Always, Some(false), false).unwrap_err();
-        assert_eq!(e.exit_code(), crate::error::EXIT_RELAY);
+        assert_eq!(e.exit_code(), crate::exit_code::RELAY_IMPOSSIBLE);
         assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}");
         assert!(e.to_string().contains("--privileged"), "{e}");
     }
@@ -677,7 +677,7 @@ mod tests {
         assert_eq!(code(WaitStatus::Exited(p, 7)), 7);
         assert_eq!(code(WaitStatus::Exited(p, 0)), 0);
         assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGINT, false)), 0, "halt/poweroff");
-        assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGHUP, false)), crate::error::EXIT_REBOOT);
+        assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGHUP, false)), crate::exit_code::REBOOT);
         assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGKILL, false)), 137);
         assert_eq!(code(WaitStatus::Signaled(p, Signal::SIGABRT, true)), 134);
         assert_eq!(Ending::from_status(WaitStatus::StillAlive), None);

@@ -11,7 +11,7 @@
 //! [`observe_until`] is the loop, [`Report`] the pure outcome; the [`Host`] trait is the seam between them
 //! and the processes they ask, so tests run on scripted answers.
 
-use crate::error::{EXIT_PROBE, EXIT_WAIT_DEGRADED, EXIT_WAIT_NOT_UP, EXIT_WAIT_TIMEOUT};
+use crate::exit_code;
 use serde::Serialize;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -139,9 +139,9 @@ pub struct Report {
 pub fn exit_code(outcome: &Outcome) -> u8 {
     match outcome {
         Outcome::Finished(State::Running) => 0,
-        Outcome::Finished(State::Degraded) => EXIT_WAIT_DEGRADED,
-        Outcome::Finished(_) => EXIT_WAIT_NOT_UP,
-        Outcome::TimedOut(_) => EXIT_WAIT_TIMEOUT,
+        Outcome::Finished(State::Degraded) => exit_code::WAIT_DEGRADED,
+        Outcome::Finished(_) => exit_code::WAIT_NOT_UP,
+        Outcome::TimedOut(_) => exit_code::WAIT_TIMEOUT,
     }
 }
 
@@ -240,10 +240,10 @@ pub fn run(opts: Options) -> u8 {
         }
         Err(e) => {
             if opts.json {
-                println!("{}", serde_json::json!({ "exitCode": EXIT_PROBE, "error": e.to_string() }));
+                println!("{}", serde_json::json!({ "exitCode": exit_code::PROBE, "error": e.to_string() }));
             }
             log::error!("{e}");
-            EXIT_PROBE
+            exit_code::PROBE
         }
     }
 }
@@ -471,7 +471,7 @@ mod tests {
         let h = Script::new(&["init"], &[("running\n", "")], "");
         let (outcome, _) = observe_until(&h, Duration::ZERO, Duration::ZERO).unwrap();
         assert_eq!(outcome, Outcome::TimedOut(Seen::NotSystemd("init".into())));
-        assert_eq!(exit_code(&outcome), EXIT_WAIT_TIMEOUT);
+        assert_eq!(exit_code(&outcome), exit_code::WAIT_TIMEOUT);
         let r = Report { outcome, seconds: 0.0, timeout_s: 0.0, failed: vec![] };
         assert!(r.summary().contains("PID 1 is still `init`, not systemd; fix: --timeout 30"), "{}", r.summary());
 
@@ -500,7 +500,7 @@ mod tests {
     fn degraded_report_names_units_and_log_lines_in_text_and_json() {
         let h = Script::new(&["systemd"], &[("degraded\n", "")], "n2d-fail.service loaded failed failed x\n");
         let (outcome, seconds) = observe_until(&h, Duration::from_secs(1), Duration::ZERO).unwrap();
-        assert_eq!(exit_code(&outcome), EXIT_WAIT_DEGRADED);
+        assert_eq!(exit_code(&outcome), exit_code::WAIT_DEGRADED);
         let r = Report { outcome, seconds, timeout_s: 90.0, failed: failed_units(&h).unwrap() };
         let text = r.text();
         assert!(text.starts_with("nixos2docker wait: degraded after "), "{text}");
@@ -508,7 +508,7 @@ mod tests {
         assert!(text.contains("failed: n2d-fail.service\n    n2d-fail.service: boom-marker\n"), "{text}");
         let j = r.to_json();
         assert_eq!(j["state"], "degraded");
-        assert_eq!(j["exitCode"], EXIT_WAIT_DEGRADED);
+        assert_eq!(j["exitCode"], exit_code::WAIT_DEGRADED);
         assert_eq!(j["finished"], true);
         assert_eq!(j["failedUnits"][0]["unit"], "n2d-fail.service");
         assert_eq!(j["failedUnits"][0]["logSource"], "journal");
@@ -539,7 +539,7 @@ mod tests {
     fn maintenance_and_stopping_are_not_up() {
         for (s, word) in [(State::Maintenance, "rescue or emergency"), (State::Stopping, "shutting down")] {
             let r = Report { outcome: Outcome::Finished(s), seconds: 1.0, timeout_s: 90.0, failed: vec![] };
-            assert_eq!(exit_code(&r.outcome), EXIT_WAIT_NOT_UP);
+            assert_eq!(exit_code(&r.outcome), exit_code::WAIT_NOT_UP);
             assert!(r.summary().contains(word), "{}", r.summary());
         }
     }

@@ -17,13 +17,14 @@ from __future__ import annotations
 import time
 
 from harness.docker import BOOTED_STATES
+from harness import contract as C
 from harness.fixtures import privileged_runtime
 from harness.registry import scenario
 from harness.util import run
 
 STOCK = ("sid", "trixie")
-EXIT_RELAY_IMPOSSIBLE = 21   # --relay=always without CAP_SYS_ADMIN (src/error.rs EXIT_RELAY)
-EXIT_REBOOT = 129            # relay: systemd asked for a reboot (128+SIGHUP)
+EXIT_RELAY_IMPOSSIBLE = C.EXIT_RELAY_IMPOSSIBLE   # --relay=always without CAP_SYS_ADMIN
+EXIT_REBOOT = C.EXIT_REBOOT                       # relay: systemd asked for a reboot (128+SIGHUP)
 STOP_LIMIT_S = 2.0
 RELAY_LINE = "relay mode"
 

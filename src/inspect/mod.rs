@@ -41,9 +41,7 @@ pub mod report;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const EXIT_BOOTS: u8 = 0;
-pub const EXIT_WILL_NOT_BOOT: u8 = 1;
-pub const EXIT_INVALID: u8 = 3;
+use crate::exit_code;
 
 pub struct Options {
     pub path: std::path::PathBuf,
@@ -69,7 +67,7 @@ pub fn run(opts: Options) -> u8 {
             // One line, whatever a parser put into its message.
             let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
             log::error!("inspect {}: {msg}", opts.path.display());
-            EXIT_INVALID
+            exit_code::INSPECT_INVALID
         }
     }
 }
@@ -135,7 +133,7 @@ pub fn inspect(path: &Path) -> Result<report::Report, InspectError> {
     facts.escaping.sort();
     let layers: Vec<report::LayerInfo> = infos.into_iter().flatten().collect();
     let j = findings::judge(&img, &view, &facts);
-    let code = if j.has_errors() { EXIT_WILL_NOT_BOOT } else { EXIT_BOOTS };
+    let code = if j.has_errors() { exit_code::INSPECT_WILL_NOT_BOOT } else { exit_code::OK };
     Ok(report::build(path, &img, layers, view.len(), j, code))
 }
 
