@@ -169,6 +169,24 @@ def patched_stop(ctx, img, r):
         r.evidence(logs, "docker logs (kill -s TERM)")
 
 
+@scenario("patched-stop-exec", images=PATCHED, order=102,
+          doc="`docker stop` while a `docker exec` process is still shutting down (its parent is outside the "
+              "container, so systemd-shutdown gets no SIGCHLD for it): exit 0, not SIGKILL after Docker's "
+              "10 s grace (exit 137); time printed")
+def patched_stop_exec(ctx, img, r):
+    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    if state not in BOOTED_STATES:
+        return
+    p = ctx.docker.exec(c, ["sh", "-c", 'trap "sleep 0.3; exit 0" TERM; while :; do sleep 0.1; done'],
+                        flags=["-d"], timeout=30)
+    r.check("docker exec -d accepted", p.returncode == 0, p.output().strip())
+    time.sleep(0.5)
+    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
+    r.check("docker stop → exit 0 (not 137)", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    r.note(f"docker stop {r.stop_s:.2f}s")
+    r.evidence(_all_logs(ctx, c)[-2000:], "docker logs (end)")
+
+
 @scenario("patched-exit-code", images=PATCHED, order=103,
           doc="`systemctl exit 42` inside → the container exits with code 42")
 def patched_exit_code(ctx, img, r):
