@@ -24,7 +24,7 @@ pub enum Command {
         /// Stock systemd: run it as PID 1 of a new PID namespace and turn SIGTERM into SIGRTMIN+3 (auto: when
         /// systemd is stock and the container has CAP_SYS_ADMIN). Default: the config's "relay", else auto.
         #[arg(long, value_enum, value_name = "MODE")]
-        relay: Option<crate::relay::RelayMode>,
+        relay: Option<crate::config::RelayMode>,
         /// Arguments for systemd (e.g. systemd.unit=rescue.target --log-level=debug).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
         args: Vec<String>,
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn relay_flag_before_systemd_args() {
-        use crate::relay::RelayMode;
+        use crate::config::RelayMode;
         match parse(&["/init", "--relay=never", "--log-level=debug"]) {
             Command::Init { relay, args, .. } => {
                 assert_eq!(relay, Some(RelayMode::Never));

@@ -10,6 +10,19 @@ pub const PROFILE_JSON: &str = include_str!("../module/profile.json");
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/nixos2docker/config.json";
 pub const CONFIG_ENV: &str = "NIXOS2DOCKER_CONFIG";
 
+/// Whether stock systemd runs as PID 1 of a nested PID namespace under the init (src/relay.rs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayMode {
+    /// Relay when systemd is stock and the container may create a PID namespace.
+    #[default]
+    Auto,
+    /// Relay, or fail with exit 21 when it is impossible.
+    Always,
+    /// Always exec systemd.
+    Never,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConfigFile {
@@ -23,7 +36,7 @@ pub struct ConfigFile {
     #[serde(default)]
     pub args: Vec<String>,
     /// Relay mode for stock systemd (src/relay.rs): "auto" (default), "always" or "never"; `--relay` wins.
-    pub relay: Option<crate::relay::RelayMode>,
+    pub relay: Option<RelayMode>,
     /// Top-level keys replacing those of the built-in profile.
     pub profile: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -74,7 +87,7 @@ pub struct Config {
     pub patched: Option<bool>,
     pub systemd_version: Option<u32>,
     pub args: Vec<String>,
-    pub relay: Option<crate::relay::RelayMode>,
+    pub relay: Option<RelayMode>,
     pub profile: Profile,
 }
 
@@ -203,7 +216,6 @@ mod tests {
 
     #[test]
     fn relay_key() {
-        use crate::relay::RelayMode;
         assert_eq!(parse(Path::new("/c"), r#"{"relay":"never"}"#).unwrap().relay, Some(RelayMode::Never));
         assert_eq!(parse(Path::new("/c"), r#"{"relay":"always"}"#).unwrap().relay, Some(RelayMode::Always));
         assert_eq!(parse(Path::new("/c"), "{}").unwrap().relay, None);

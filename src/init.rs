@@ -6,11 +6,11 @@
 //! stays PID 1, relaying signals, until systemd ends.
 
 use crate::checks::{self, Mode, Severity};
-use crate::config::{self, Config};
+use crate::config::{self, Config, RelayMode};
 use crate::error::InitError;
 use crate::prepare;
 use crate::probe;
-use crate::relay::{self, Decision, RelayError, RelayMode};
+use crate::relay::{self, Decision, RelayError};
 use crate::signals::Guard;
 use crate::sys::Live;
 use std::path::PathBuf;

@@ -59,6 +59,7 @@
 //!   `systemd-notify`);
 //! - `nixos2docker doctor` under `docker exec` sees the init, not systemd, as PID 1.
 
+use crate::config::RelayMode;
 use crate::exec::{ExecError, Prepared};
 use crate::handover;
 use crate::runfs;
@@ -66,22 +67,9 @@ use crate::signals::{self, Guard, Mask};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum RelayMode {
-    /// Relay when systemd is stock and the container may create a PID namespace.
-    #[default]
-    Auto,
-    /// Relay, or fail with exit 21 when it is impossible.
-    Always,
-    /// Always exec systemd.
-    Never,
-}
 
 /// How systemd is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
