@@ -25,7 +25,9 @@ from harness.util import run
 STOCK = ("sid", "trixie")
 EXIT_RELAY_IMPOSSIBLE = C.EXIT_RELAY_IMPOSSIBLE   # --relay=always without CAP_SYS_ADMIN
 EXIT_REBOOT = C.EXIT_REBOOT                       # relay: systemd asked for a reboot (128+SIGHUP)
-STOP_LIMIT_S = 2.0
+# Not a speed target (those are benchmarks): the failure these checks catch is waiting out Docker's 10 s
+# grace period and SIGKILL. Measured stops take 0.2-0.5 s idle and up to 2.5 s on a loaded 2-core machine.
+STOP_LIMIT_S = 8.0
 RELAY_LINE = "relay mode"
 
 
@@ -167,7 +169,7 @@ def kill_term(ctx, c, r):
 @scenario("relay-kill-term", images=STOCK, order=200,
           doc="stock systemd, --privileged: the init relays (log line); from docker exec's namespaces PID 1 is "
               "the init, systemctl and journalctl work; systemd is PID 1 inside; `docker kill -s TERM` → "
-              "SIGRTMIN+3 → exit 0 in < 2 s")
+              "SIGRTMIN+3 → exit 0 well before the 10 s grace")
 def relay_kill_term(ctx, img, r):
     baseline = exec_mode_failures(ctx, img, r, privileged(ctx))
     c, r.boot_s, state = boot(ctx, img, r, privileged(ctx), allow_failed=baseline)
@@ -183,7 +185,7 @@ def relay_kill_term(ctx, img, r):
 
 @scenario("relay-stop-sigterm", images=STOCK, order=201,
           doc="stock systemd, --privileged, stop signal SIGTERM (= an image without StopSignal, or "
-              "Kubernetes): `docker stop` → exit 0 in < 2 s instead of the 10 s grace and 137; also when "
+              "Kubernetes): `docker stop` → exit 0 well before the 10 s grace instead of SIGKILL and 137; also when "
               "`docker stop` comes right after `docker start`, before systemd handles signals")
 def relay_stop_sigterm(ctx, img, r):
     flags = privileged(ctx) + ["--stop-signal", "SIGTERM"]
@@ -231,7 +233,7 @@ def relay_exit_code(ctx, img, r):
 @scenario("relay-least-caps", images=STOCK, order=203,
           doc="least capability set for relay: --cap-add SYS_ADMIN + a writable cgroup fs (here the insecure "
               "--cgroupns=host rw bind): relays, docker exec systemctl works, docker kill -s TERM → exit 0 in "
-              "< 2 s; SYS_ADMIN with Docker's read-only cgroup fs is still exit 15; --relay=always without "
+              "well before the grace; SYS_ADMIN with Docker's read-only cgroup fs is still exit 15; --relay=always without "
               "SYS_ADMIN → exit 21")
 def relay_least_caps(ctx, img, r):
     c, r.boot_s, state = boot(ctx, img, r, least_caps(ctx))
