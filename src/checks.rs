@@ -246,19 +246,72 @@ pub struct RunPlan {
 /// The known init shims Docker and friends put at PID 1.
 const INIT_SHIMS: &[&str] = &["docker-init", "tini", "tini-static", "dumb-init", "catatonit", "s6-svscan"];
 
+/// The state the checks share while [`preflight`] runs them in order.
+struct Preflight<'a> {
+    facts: &'a Facts,
+    mode: &'a Mode,
+    /// Writability is judged as root only: as another uid everything looks read-only, and the uid finding
+    /// already names the cause.
+    as_root: bool,
+    /// /run can be used (set by [`check_run`], read by [`check_run_lock_and_tmp`]).
+    run_usable: bool,
+    plan: RunPlan,
+    findings: Vec<Finding>,
+    /// The first failing check's problem, in precedence order.
+    problem: Option<Problem>,
+}
+
+impl Preflight<'_> {
+    fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    fn fail(&mut self, p: Problem) {
+        self.findings.push(Finding::from(p.clone()));
+        self.problem.get_or_insert(p);
+    }
+}
+
+/// Every check, in precedence order: the first one that fails decides the exit code.
+const CHECKS: &[fn(&mut Preflight)] = &[
+    check_pid1,
+    check_uid,
+    check_run,
+    check_run_lock_and_tmp,
+    check_root_fs,
+    check_cgroups,
+    check_caps_and_seccomp,
+    check_target,
+    check_systemd,
+];
+
 /// Collect the findings of every check, in precedence order.
 pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
-    let mut findings = Vec::new();
-    let mut problem: Option<Problem> = None;
-    let mut fail = |findings: &mut Vec<Finding>, p: Problem| {
-        findings.push(Finding::from(p.clone()));
-        problem.get_or_insert(p);
+    let mut state = Preflight {
+        facts,
+        mode,
+        as_root: facts.uid == 0,
+        run_usable: false,
+        plan: RunPlan {
+            empty_stale_run: false,
+            create_run_lock: false,
+            disable_controllers: false,
+            console: facts.path("/dev/console").exists,
+        },
+        findings: Vec::new(),
+        problem: None,
     };
+    for check in CHECKS {
+        check(&mut state);
+    }
+    (Report { mode: mode.clone(), findings: state.findings, problem: state.problem }, state.plan)
+}
 
-    // 1. PID 1.
-    match (&facts.pid1, mode) {
-        (None, _) => findings.push(Finding::ok("pid1", "running as PID 1")),
-        (Some(p1), Mode::Running(state)) => findings.push(Finding::info(
+fn check_pid1(c: &mut Preflight) {
+    let facts = c.facts;
+    match (&facts.pid1, c.mode) {
+        (None, _) => c.push(Finding::ok("pid1", "running as PID 1")),
+        (Some(p1), Mode::Running(state)) => c.push(Finding::info(
             "pid1",
             format!(
                 "PID 1 is {} ({}); system state: {}",
@@ -268,44 +321,39 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             ),
         )),
         (Some(p1), Mode::PreBoot) if INIT_SHIMS.contains(&p1.comm.as_str()) => {
-            fail(&mut findings, Problem::UnderInitShim { pid1: p1.comm.clone() })
+            c.fail(Problem::UnderInitShim { pid1: p1.comm.clone() })
         }
-        (Some(p1), Mode::PreBoot) => fail(&mut findings, Problem::NotPid1 { pid: facts.pid, pid1: p1.comm.clone() }),
+        (Some(p1), Mode::PreBoot) => c.fail(Problem::NotPid1 { pid: facts.pid, pid1: p1.comm.clone() }),
     }
+}
 
-    // 2. uid 0.
-    if facts.uid == 0 {
-        findings.push(Finding::ok("uid", "running as uid 0"));
+fn check_uid(c: &mut Preflight) {
+    if c.facts.uid == 0 {
+        c.push(Finding::ok("uid", "running as uid 0"));
     } else {
-        fail(&mut findings, Problem::NotRoot { uid: facts.uid });
+        c.fail(Problem::NotRoot { uid: c.facts.uid });
     }
+}
 
-    // 3. /run. Writability is judged as root only: as another uid everything looks read-only, and the uid
-    // finding above already names the cause.
-    let as_root = facts.uid == 0;
-    let mut plan = RunPlan {
-        empty_stale_run: false,
-        create_run_lock: false,
-        disable_controllers: false,
-        console: facts.path("/dev/console").exists,
-    };
-    let run_ok = match facts.mount_at("/run") {
+fn check_run(c: &mut Preflight) {
+    let facts = c.facts;
+    c.run_usable = match facts.mount_at("/run") {
         None => {
-            fail(&mut findings, Problem::RunNotMounted);
+            c.fail(Problem::RunNotMounted);
             false
         }
-        Some(m) if m.read_only() || (as_root && !facts.path("/run").writable) => {
-            fail(&mut findings, Problem::RunReadOnly { fstype: m.fstype.clone() });
+        Some(m) if m.read_only() || (c.as_root && !facts.path("/run").writable) => {
+            c.fail(Problem::RunReadOnly { fstype: m.fstype.clone() });
             false
         }
         Some(m) if m.fstype == "tmpfs" => {
-            findings.push(Finding::ok("run", "/run is a writable tmpfs"));
+            c.push(Finding::ok("run", "/run is a writable tmpfs"));
             true
         }
         Some(m) => {
-            let running = matches!(mode, Mode::Running(_));
-            plan.empty_stale_run = !running;
-            findings.push(Finding::warn(
+            let running = matches!(c.mode, Mode::Running(_));
+            c.plan.empty_stale_run = !running;
+            c.push(Finding::warn(
                 "run",
                 format!(
                     "/run is a persistent {} mount (an image volume?), not a tmpfs{}",
@@ -317,27 +365,29 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             true
         }
     };
+}
 
-    // 4. /run/lock and /tmp.
+fn check_run_lock_and_tmp(c: &mut Preflight) {
+    let facts = c.facts;
     let lock = facts.path("/run/lock");
-    if !lock.exists || (plan.empty_stale_run && facts.mount_at("/run/lock").is_none()) {
-        if run_ok {
-            plan.create_run_lock = true;
-            findings.push(Finding::info("run-lock", "/run/lock is created inside /run"));
+    if !lock.exists || (c.plan.empty_stale_run && facts.mount_at("/run/lock").is_none()) {
+        if c.run_usable {
+            c.plan.create_run_lock = true;
+            c.push(Finding::info("run-lock", "/run/lock is created inside /run"));
         }
-    } else if lock.writable || !as_root {
-        findings.push(Finding::ok("run-lock", "/run/lock exists"));
+    } else if lock.writable || !c.as_root {
+        c.push(Finding::ok("run-lock", "/run/lock exists"));
     } else {
-        fail(&mut findings, Problem::NotWritable { path: "/run/lock" });
+        c.fail(Problem::NotWritable { path: "/run/lock" });
     }
     let tmp = facts.path("/tmp");
-    if as_root && !tmp.writable {
-        fail(&mut findings, Problem::NotWritable { path: "/tmp" });
+    if c.as_root && !tmp.writable {
+        c.fail(Problem::NotWritable { path: "/tmp" });
     } else if tmp.fs_magic == Some(crate::sys::magic::TMPFS) {
-        findings.push(Finding::ok("tmp", "/tmp is a writable tmpfs"));
+        c.push(Finding::ok("tmp", "/tmp is a writable tmpfs"));
     } else {
         let fstype = crate::parse::mountinfo::containing(&facts.mounts, "/tmp").map_or("?", |m| m.fstype.as_str());
-        findings.push(Finding::warn(
+        c.push(Finding::warn(
             "tmp",
             format!(
                 "/tmp is on {fstype}, not a tmpfs: its files survive restarts and fill the container's writable layer"
@@ -345,24 +395,27 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             "add --tmpfs /tmp",
         ));
     }
+}
 
-    // 5. Root filesystem (the mount flag; as root also access(2)).
-    let root_ro = crate::parse::mountinfo::at(&facts.mounts, "/").is_some_and(|m| m.read_only());
-    if !root_ro && (facts.path("/").writable || !as_root) {
-        findings.push(Finding::ok("root-fs", "the root filesystem is writable"));
+/// The mount flag; as root also access(2).
+fn check_root_fs(c: &mut Preflight) {
+    let root_ro = crate::parse::mountinfo::at(&c.facts.mounts, "/").is_some_and(|m| m.read_only());
+    if !root_ro && (c.facts.path("/").writable || !c.as_root) {
+        c.push(Finding::ok("root-fs", "the root filesystem is writable"));
     } else {
-        fail(&mut findings, Problem::ReadOnlyRoot);
+        c.fail(Problem::ReadOnlyRoot);
     }
+}
 
-    // 6. cgroups.
-    let cg = &facts.cgroups;
-    let version = facts.target.version;
+fn check_cgroups(c: &mut Preflight) {
+    let cg = &c.facts.cgroups;
+    let version = c.facts.target.version;
     match cg.kind {
-        CgroupKind::Missing => fail(&mut findings, Problem::NoCgroupFs),
+        CgroupKind::Missing => c.fail(Problem::NoCgroupFs),
         CgroupKind::Hybrid | CgroupKind::Legacy if version.is_some_and(|v| v >= 258) => {
-            fail(&mut findings, Problem::LegacyCgroups { kind: cg.kind, version: version.unwrap_or(258) })
+            c.fail(Problem::LegacyCgroups { kind: cg.kind, version: version.unwrap_or(258) })
         }
-        CgroupKind::Hybrid | CgroupKind::Legacy => findings.push(Finding::warn(
+        CgroupKind::Hybrid | CgroupKind::Legacy => c.push(Finding::warn(
             "cgroup",
             format!("cgroup v1 ({:?}) is deprecated and untested with nixos2docker", cg.kind).to_lowercase(),
             "boot the Docker host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
@@ -370,10 +423,10 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
         CgroupKind::Unified => {
             let ns = if cg.private_ns { "private cgroup namespace" } else { "host cgroup namespace" };
             if !cg.writable {
-                plan.disable_controllers = true;
-                findings.push(Finding::ok("cgroup", format!("cgroup2, read-only (Docker's default), {ns}")));
+                c.plan.disable_controllers = true;
+                c.push(Finding::ok("cgroup", format!("cgroup2, read-only (Docker's default), {ns}")));
             } else if cg.private_ns {
-                findings.push(Finding::ok(
+                c.push(Finding::ok(
                     "cgroup",
                     format!(
                         "cgroup2, writable, {ns}: the container's own subtree (Docker >= 28 \
@@ -381,7 +434,7 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
                     ),
                 ));
             } else {
-                findings.push(Finding::warn(
+                c.push(Finding::warn(
                     "cgroup",
                     format!(
                         "cgroup2, writable, {ns} (cgroup {}): the container can rewrite the host's cgroup tree",
@@ -392,26 +445,28 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             }
         }
     }
+}
 
-    // 7. Capabilities, seccomp, no_new_privs: reported, never fatal. A non-root process has no effective
-    // capabilities; then the bounding set tells what the container would give root.
-    let st = &facts.status;
-    let (set, which) = if as_root { (st.cap_eff, "effective") } else { (st.cap_bnd, "bounding") };
+/// Capabilities, seccomp, no_new_privs: reported, never fatal. A non-root process has no effective
+/// capabilities; then the bounding set tells what the container would give root.
+fn check_caps_and_seccomp(c: &mut Preflight) {
+    let st = &c.facts.status;
+    let (set, which) = if c.as_root { (st.cap_eff, "effective") } else { (st.cap_bnd, "bounding") };
     let default = docker_default_caps();
     let extra = set & !default;
     let missing = default & !set;
     let mut caps_msg = format!("{which} capabilities: {}", Facts::cap_names(set).join(","));
     if extra == 0 && missing == 0 {
         caps_msg.push_str(" (Docker's default set; CAP_SYS_ADMIN and --privileged are not needed)");
-        findings.push(Finding::ok("caps", caps_msg));
+        c.push(Finding::ok("caps", caps_msg));
     } else if missing != 0 {
-        findings.push(Finding::warn(
+        c.push(Finding::warn(
             "caps",
             format!("{caps_msg}; missing from Docker's default set: {}", Facts::cap_names(missing).join(",")),
             "drop --cap-drop: services need chown, setuid, setgid, kill and friends",
         ));
     } else {
-        findings.push(Finding::info(
+        c.push(Finding::info(
             "caps",
             format!(
                 "{caps_msg}; beyond Docker's default set: {} (not needed: nixos2docker boots without them)",
@@ -419,7 +474,7 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             ),
         ));
     }
-    findings.push(Finding::info(
+    c.push(Finding::info(
         "seccomp",
         format!(
             "seccomp {} ({} filters), no_new_privs {}",
@@ -432,58 +487,61 @@ pub fn preflight(facts: &Facts, mode: &Mode) -> (Report, RunPlan) {
             if st.no_new_privs { "on" } else { "off" }
         ),
     ));
+}
 
-    // 8. The exec target.
-    let t = &facts.target;
+fn check_target(c: &mut Preflight) {
+    let t = &c.facts.target;
     if !t.info.exists {
-        fail(&mut findings, Problem::TargetMissing { path: t.path.clone() });
+        c.fail(Problem::TargetMissing { path: t.path.clone() });
     } else if !t.info.executable {
-        fail(&mut findings, Problem::TargetNotExecutable { path: t.path.clone() });
+        c.fail(Problem::TargetNotExecutable { path: t.path.clone() });
     } else {
-        findings.push(Finding::ok("target", format!("exec target {}", t.path)));
+        c.push(Finding::ok("target", format!("exec target {}", t.path)));
     }
+}
 
-    // 9. Patched or stock systemd.
-    if t.info.exists {
-        let v = t.version.map(|v| format!(" {v}")).unwrap_or_default();
-        match t.patched {
-            Some(true) => findings.push(Finding::ok(
-                "systemd",
-                format!(
-                    "systemd{v} carries the nixos2docker patches ({})",
-                    t.systemd.patched.as_deref().unwrap_or("config")
-                ),
-            )),
-            Some(false) if !cg.writable && cg.kind == CgroupKind::Unified => {
-                fail(&mut findings, Problem::StockOnReadOnlyCgroup { path: t.path.clone(), version: t.version })
-            }
-            Some(false) if facts.can_create_pid_ns() => findings.push(Finding::info(
-                "systemd",
-                format!(
-                    "stock systemd{v}; CAP_SYS_ADMIN allows relay mode (default --relay=auto): it runs as PID 1 of a \
-                     new PID namespace and SIGTERM is turned into SIGRTMIN+3"
-                ),
-            )),
-            // Exec, not relay: without CAP_SYS_ADMIN (Docker's default set, also with writable-cgroups) no PID
-            // namespace can be made, so stock systemd is PID 1 itself and keeps its own SIGTERM handling.
-            Some(false) => findings.push(Finding::warn(
-                "systemd",
-                format!(
-                    "stock systemd{v} on a writable cgroup fs boots, exec'd as PID 1 (relay mode needs CAP_SYS_ADMIN \
-                     for a PID namespace); SIGTERM makes it re-execute, not stop"
-                ),
-                "stop it with SIGRTMIN+3 (the image's StopSignal; Kubernetes ignores it), use patched systemd, or \
-                 grant CAP_SYS_ADMIN (--privileged) for relay mode, which translates SIGTERM",
-            )),
-            None => findings.push(Finding::warn(
-                "systemd",
-                format!("cannot tell whether {} is patched systemd (not a systemd binary)", t.path),
-                "set \"patched\" in /etc/nixos2docker/config.json",
-            )),
+/// Patched or stock systemd.
+fn check_systemd(c: &mut Preflight) {
+    let (t, cg) = (&c.facts.target, &c.facts.cgroups);
+    if !t.info.exists {
+        return;
+    }
+    let v = t.version.map(|v| format!(" {v}")).unwrap_or_default();
+    match t.patched {
+        Some(true) => c.push(Finding::ok(
+            "systemd",
+            format!(
+                "systemd{v} carries the nixos2docker patches ({})",
+                t.systemd.patched.as_deref().unwrap_or("config")
+            ),
+        )),
+        Some(false) if !cg.writable && cg.kind == CgroupKind::Unified => {
+            c.fail(Problem::StockOnReadOnlyCgroup { path: t.path.clone(), version: t.version })
         }
+        Some(false) if c.facts.can_create_pid_ns() => c.push(Finding::info(
+            "systemd",
+            format!(
+                "stock systemd{v}; CAP_SYS_ADMIN allows relay mode (default --relay=auto): it runs as PID 1 of a \
+                 new PID namespace and SIGTERM is turned into SIGRTMIN+3"
+            ),
+        )),
+        // Exec, not relay: without CAP_SYS_ADMIN (Docker's default set, also with writable-cgroups) no PID
+        // namespace can be made, so stock systemd is PID 1 itself and keeps its own SIGTERM handling.
+        Some(false) => c.push(Finding::warn(
+            "systemd",
+            format!(
+                "stock systemd{v} on a writable cgroup fs boots, exec'd as PID 1 (relay mode needs CAP_SYS_ADMIN \
+                 for a PID namespace); SIGTERM makes it re-execute, not stop"
+            ),
+            "stop it with SIGRTMIN+3 (the image's StopSignal; Kubernetes ignores it), use patched systemd, or \
+             grant CAP_SYS_ADMIN (--privileged) for relay mode, which translates SIGTERM",
+        )),
+        None => c.push(Finding::warn(
+            "systemd",
+            format!("cannot tell whether {} is patched systemd (not a systemd binary)", t.path),
+            "set \"patched\" in /etc/nixos2docker/config.json",
+        )),
     }
-
-    (Report { mode: mode.clone(), findings, problem }, plan)
 }
 
 /// One line: every finding's id with a mark, for the error path and `doctor`'s short form.

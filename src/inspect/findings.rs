@@ -178,16 +178,74 @@ fn fallback_entrypoint(view: &View) -> Option<String> {
     })
 }
 
+/// What every finding reads: the image, its files, and the config values derived once.
+struct Inputs<'a> {
+    image: &'a Image,
+    view: &'a View,
+    facts: &'a LayerFacts,
+    cfg: oci_spec::image::Config,
+    env: Vec<String>,
+    path_var: String,
+    cwd: String,
+    /// An init the image has besides its entrypoint (for `--entrypoint`).
+    fallback: Option<String>,
+}
+
+/// What the entrypoint findings learn about systemd, for the later findings.
+#[derive(Default)]
+struct Found {
+    systemd: Option<(String, SystemdInfo)>,
+    patched_by_config: Option<bool>,
+}
+
+type Judge = fn(&Inputs, &mut Judgement, &mut Found);
+
+/// Every finding, in the order the report lists them; later ones read what earlier ones found.
+const FINDINGS: &[Judge] = &[
+    judge_platform,
+    judge_layers,
+    judge_entrypoint,
+    judge_systemd,
+    judge_stop_signal,
+    judge_environment,
+    judge_volumes,
+    judge_user,
+    judge_healthcheck,
+    judge_file_modes,
+];
+
 pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
-    let mut j = Judgement::default();
     let cfg = image.config.config().clone().unwrap_or_default();
     let env = cfg.env().clone().unwrap_or_default();
     let path_var = env_get(&env, "PATH").unwrap_or(DOCKER_DEFAULT_PATH).to_owned();
     let cwd = cfg.working_dir().clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    let fallback = fallback_entrypoint(view);
+    let inputs = Inputs { image, view, facts, cfg, env, path_var, cwd, fallback };
+    let mut j = Judgement::default();
+    let mut found = Found::default();
+    for judge in FINDINGS {
+        judge(&inputs, &mut j, &mut found);
+    }
+    j
+}
 
-    // Platform.
-    let os = image.config.os().to_string();
-    let arch = image.config.architecture().to_string();
+/// systemd itself is PID 1: the image's entrypoint, or the `--entrypoint` the report adds.
+fn direct_systemd(j: &Judgement) -> bool {
+    j.boot.kind == Some(EntryKind::Systemd)
+        || j.flags
+            .iter()
+            .any(|f| f.starts_with("--entrypoint /") && !f.contains("nixos2docker") && !f.ends_with(" /init"))
+}
+
+/// nixos2docker's init is PID 1: the image's entrypoint, or the `--entrypoint` the report adds.
+fn our_init(j: &Judgement) -> bool {
+    j.boot.kind == Some(EntryKind::Nixos2docker)
+        || j.flags.iter().any(|f| f == "--entrypoint /init" || f.ends_with("/nixos2docker"))
+}
+
+fn judge_platform(i: &Inputs, j: &mut Judgement, _: &mut Found) {
+    let os = i.image.config.os().to_string();
+    let arch = i.image.config.architecture().to_string();
     if os != "linux" {
         j.error("platform", format!("the image is for {os}/{arch}, not linux"), "build the image for linux");
     } else if arch != super::image::host_arch() {
@@ -200,9 +258,11 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
     } else {
         j.ok("platform", format!("linux/{arch}"));
     }
+}
 
-    // Layers.
-    let n = image.layers.len();
+/// The layer count and the paths docker load refuses.
+fn judge_layers(i: &Inputs, j: &mut Judgement, _: &mut Found) {
+    let n = i.image.layers.len();
     if n > MAX_LAYERS {
         j.error(
             "layers",
@@ -213,31 +273,25 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
         let plural = if n == 1 { "" } else { "s" };
         j.ok("layers", format!("{n} layer{plural} (Docker accepts up to {MAX_LAYERS})"));
     }
-    for (layer, paths) in &facts.escaping {
+    for (layer, paths) in &i.facts.escaping {
         j.error(
             "layer-paths",
             format!("layer {layer} has {} entries outside the root: {}", paths.len(), list(paths)),
             "rebuild the layer: docker load refuses entries with '..' climbing above /",
         );
     }
-    if !view.dangling_hardlinks.is_empty() {
+    if !i.view.dangling_hardlinks.is_empty() {
         j.warn(
             "layer-paths",
-            format!("hard links to files that are not in the layers: {}", list(&view.dangling_hardlinks)),
+            format!("hard links to files that are not in the layers: {}", list(&i.view.dangling_hardlinks)),
             "rebuild the layer: docker load fails on hard links whose target is missing",
         );
     }
+}
 
-    // Entrypoint.
-    let mut argv: Vec<String> = cfg.entrypoint().clone().unwrap_or_default();
-    if argv.is_empty() {
-        argv = cfg.cmd().clone().unwrap_or_default();
-    } else {
-        argv.extend(cfg.cmd().clone().unwrap_or_default());
-    }
-    j.boot.argv = argv.clone();
-    let fallback = fallback_entrypoint(view);
-    let entry_failed = |j: &mut Judgement, message: String| match &fallback {
+/// The entrypoint cannot run: suggest the image's other init, or fail. Returns that init's file.
+fn entrypoint_failed<'v>(i: &Inputs<'v>, j: &mut Judgement, message: String) -> Option<(String, &'v Node)> {
+    match &i.fallback {
         Some(f) => {
             j.warn(
                 "entrypoint",
@@ -245,7 +299,7 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
                 format!("set Entrypoint [\"{f}\"] in the image (the docker run line passes --entrypoint {f})"),
             );
             j.flag(format!("--entrypoint {f}"));
-            executable_file(view, f)
+            executable_file(i.view, f)
         }
         None => {
             j.error(
@@ -255,10 +309,22 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             );
             None
         }
-    };
+    }
+}
+
+/// Entrypoint + Cmd resolved on the image's PATH, then what kind of program it is.
+fn judge_entrypoint(i: &Inputs, j: &mut Judgement, found: &mut Found) {
+    let (view, cfg, path_var, cwd) = (i.view, &i.cfg, &i.path_var, &i.cwd);
+    let mut argv: Vec<String> = cfg.entrypoint().clone().unwrap_or_default();
+    if argv.is_empty() {
+        argv = cfg.cmd().clone().unwrap_or_default();
+    } else {
+        argv.extend(cfg.cmd().clone().unwrap_or_default());
+    }
+    j.boot.argv = argv.clone();
     let target = match argv.first() {
-        None => entry_failed(&mut j, "the image has neither Entrypoint nor Cmd".into()),
-        Some(prog) => match view.which(prog, &path_var, &cwd) {
+        None => entrypoint_failed(i, j, "the image has neither Entrypoint nor Cmd".into()),
+        Some(prog) => match view.which(prog, path_var, cwd) {
             None => {
                 let why = if prog.contains('/') {
                     let full = if prog.starts_with('/') { prog.clone() } else { format!("{cwd}/{prog}") };
@@ -269,129 +335,126 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
                 } else {
                     format!("{prog} is not in any directory of PATH={path_var}")
                 };
-                entry_failed(&mut j, format!("the entrypoint {prog} cannot run: {why}"))
+                entrypoint_failed(i, j, format!("the entrypoint {prog} cannot run: {why}"))
             }
             Some((p, node)) => match node {
                 Node::File { mode, .. } if mode & 0o111 == 0 => {
-                    entry_failed(&mut j, format!("the entrypoint {} is not executable (mode {mode:o})", lossy(&p)))
+                    entrypoint_failed(i, j, format!("the entrypoint {} is not executable (mode {mode:o})", lossy(&p)))
                 }
                 Node::File { .. } => Some((lossy(&p), node)),
-                _ => entry_failed(&mut j, format!("the entrypoint {} is not a regular file", lossy(&p))),
+                _ => entrypoint_failed(i, j, format!("the entrypoint {} is not a regular file", lossy(&p))),
             },
         },
     };
-
-    let mut systemd: Option<(String, SystemdInfo)> = None;
-    let mut patched_by_config = None;
     if let Some((resolved, node)) = target {
-        let kind = classify(view, node);
-        j.boot.resolved = Some(resolved.clone());
-        j.boot.kind = Some(kind);
-        let via =
-            if argv.first().is_some_and(|a| *a != resolved) && j.flags.iter().all(|f| !f.starts_with("--entrypoint")) {
-                format!("{} → {resolved}", argv[0])
-            } else {
-                resolved.clone()
+        judge_entry_kind(i, j, found, &argv, resolved, node);
+    }
+}
+
+/// What the resolved entrypoint is, and where the systemd it leads to lives.
+fn judge_entry_kind(i: &Inputs, j: &mut Judgement, found: &mut Found, argv: &[String], resolved: String, node: &Node) {
+    let view = i.view;
+    let kind = classify(view, node);
+    j.boot.resolved = Some(resolved.clone());
+    j.boot.kind = Some(kind);
+    let via = if argv.first().is_some_and(|a| *a != resolved) && j.flags.iter().all(|f| !f.starts_with("--entrypoint"))
+    {
+        format!("{} → {resolved}", argv[0])
+    } else {
+        resolved.clone()
+    };
+    match kind {
+        EntryKind::Nixos2docker => {
+            j.ok("entrypoint", format!("{via} is nixos2docker's init"));
+            judge_init_target(i, j, found);
+        }
+        EntryKind::Systemd => {
+            j.ok("entrypoint", format!("{via} is systemd"));
+            found.systemd = view.probe(node).map(|p| (resolved.clone(), p.systemd.clone()));
+        }
+        EntryKind::Script if resolved.ends_with("/init") => {
+            j.info("entrypoint", format!("{via} is an init script; assuming it execs systemd (NixOS's stage 2)"));
+            found.systemd = find_any_systemd(view);
+        }
+        other => {
+            let what = match other {
+                EntryKind::Script => {
+                    format!("a script ({})", view.probe(node).and_then(|p| p.shebang()).unwrap_or_default())
+                }
+                EntryKind::Program => "a program that is neither nixos2docker's init nor systemd".into(),
+                _ => "a file that was not read".into(),
             };
-        match kind {
-            EntryKind::Nixos2docker => {
-                j.ok("entrypoint", format!("{via} is nixos2docker's init"));
-                let mut target_path: Option<String> = None;
-                match image_init_config(view) {
-                    Some(Ok(c)) => {
-                        patched_by_config = c.patched;
-                        target_path = c.target.clone();
-                        if let Some(v) = c.systemd_version {
-                            j.boot.systemd_version = Some(v);
-                        }
+            let message = format!("the entrypoint {via} is {what}: systemd must be PID 1");
+            if let Some(f) = &i.fallback {
+                j.warn(
+                    "entrypoint",
+                    format!("{message}; the image has {f}"),
+                    format!("set Entrypoint [\"{f}\"] in the image (the docker run line passes --entrypoint {f})"),
+                );
+                j.flag(format!("--entrypoint {f}"));
+                if let Some((p, n)) = executable_file(view, f) {
+                    match classify(view, n) {
+                        EntryKind::Systemd => found.systemd = view.probe(n).map(|pr| (p, pr.systemd.clone())),
+                        _ => found.systemd = find_any_systemd(view),
                     }
-                    Some(Err(e)) => j.error(
-                        "init-config",
-                        format!("{} in the image is not valid: {e}", crate::config::DEFAULT_CONFIG_PATH),
-                        "fix the file (the init exits 17 on it)",
-                    ),
-                    None => {}
                 }
-                let target_path = target_path.or_else(|| {
-                    crate::sys::DEFAULT_TARGETS
-                        .iter()
-                        .find(|p| view.resolve(p.as_bytes(), true).is_ok())
-                        .map(|p| p.to_string())
-                });
-                match target_path.as_deref().map(|t| (t, view.resolve(t.as_bytes(), true))) {
-                    None => j.error(
-                        "systemd",
-                        format!(
-                            "none of {} exists: the init has nothing to exec (it exits 127)",
-                            crate::sys::DEFAULT_TARGETS.join(", ")
-                        ),
-                        "install systemd in the image, or set \"target\" in /etc/nixos2docker/config.json",
-                    ),
-                    Some((t, Err(e))) => j.error(
-                        "systemd",
-                        format!("the init's exec target {t} cannot run: {e} (the init exits 127)"),
-                        "install systemd in the image, or fix \"target\" in /etc/nixos2docker/config.json",
-                    ),
-                    Some((t, Ok((p, n)))) => match view.probe(n) {
-                        Some(pr) if pr.systemd.looks_like_systemd() => systemd = Some((lossy(&p), pr.systemd.clone())),
-                        _ => {
-                            systemd = find_any_systemd(view);
-                            j.info("exec-target", format!("the init execs {t}, which is not itself a systemd binary"));
-                        }
-                    },
-                }
-            }
-            EntryKind::Systemd => {
-                j.ok("entrypoint", format!("{via} is systemd"));
-                systemd = view.probe(node).map(|p| (resolved.clone(), p.systemd.clone()));
-            }
-            EntryKind::Script if resolved.ends_with("/init") => {
-                j.info("entrypoint", format!("{via} is an init script; assuming it execs systemd (NixOS's stage 2)"));
-                systemd = find_any_systemd(view);
-            }
-            other => {
-                let what = match other {
-                    EntryKind::Script => {
-                        format!("a script ({})", view.probe(node).and_then(|p| p.shebang()).unwrap_or_default())
-                    }
-                    EntryKind::Program => "a program that is neither nixos2docker's init nor systemd".into(),
-                    _ => "a file that was not read".into(),
-                };
-                let message = format!("the entrypoint {via} is {what}: systemd must be PID 1");
-                if let Some(f) = &fallback {
-                    j.warn(
-                        "entrypoint",
-                        format!("{message}; the image has {f}"),
-                        format!("set Entrypoint [\"{f}\"] in the image (the docker run line passes --entrypoint {f})"),
-                    );
-                    j.flag(format!("--entrypoint {f}"));
-                    if let Some((p, n)) = executable_file(view, f) {
-                        match classify(view, n) {
-                            EntryKind::Systemd => systemd = view.probe(n).map(|pr| (p, pr.systemd.clone())),
-                            _ => systemd = find_any_systemd(view),
-                        }
-                    }
-                } else {
-                    j.warn(
-                        "entrypoint",
-                        message,
-                        "set the image's Entrypoint to [\"/init\"] (nixos2docker) or systemd",
-                    );
-                    systemd = find_any_systemd(view);
-                }
+            } else {
+                j.warn("entrypoint", message, "set the image's Entrypoint to [\"/init\"] (nixos2docker) or systemd");
+                found.systemd = find_any_systemd(view);
             }
         }
     }
+}
 
-    // systemd: present, version, patched.
-    let mut direct_systemd = j.boot.kind == Some(EntryKind::Systemd);
-    if j.flags.iter().any(|f| f.starts_with("--entrypoint /") && !f.contains("nixos2docker") && !f.ends_with(" /init"))
-    {
-        direct_systemd = true;
+/// The entrypoint is nixos2docker's init: its config file in the image and the target it execs.
+fn judge_init_target(i: &Inputs, j: &mut Judgement, found: &mut Found) {
+    let view = i.view;
+    let mut target_path: Option<String> = None;
+    match image_init_config(view) {
+        Some(Ok(c)) => {
+            found.patched_by_config = c.patched;
+            target_path = c.target.clone();
+            if let Some(v) = c.systemd_version {
+                j.boot.systemd_version = Some(v);
+            }
+        }
+        Some(Err(e)) => j.error(
+            "init-config",
+            format!("{} in the image is not valid: {e}", crate::config::DEFAULT_CONFIG_PATH),
+            "fix the file (the init exits 17 on it)",
+        ),
+        None => {}
     }
-    let our_init = j.boot.kind == Some(EntryKind::Nixos2docker)
-        || j.flags.iter().any(|f| f == "--entrypoint /init" || f.ends_with("/nixos2docker"));
-    match &systemd {
+    let target_path = target_path.or_else(|| {
+        crate::sys::DEFAULT_TARGETS.iter().find(|p| view.resolve(p.as_bytes(), true).is_ok()).map(|p| p.to_string())
+    });
+    match target_path.as_deref().map(|t| (t, view.resolve(t.as_bytes(), true))) {
+        None => j.error(
+            "systemd",
+            format!(
+                "none of {} exists: the init has nothing to exec (it exits 127)",
+                crate::sys::DEFAULT_TARGETS.join(", ")
+            ),
+            "install systemd in the image, or set \"target\" in /etc/nixos2docker/config.json",
+        ),
+        Some((t, Err(e))) => j.error(
+            "systemd",
+            format!("the init's exec target {t} cannot run: {e} (the init exits 127)"),
+            "install systemd in the image, or fix \"target\" in /etc/nixos2docker/config.json",
+        ),
+        Some((t, Ok((p, n)))) => match view.probe(n) {
+            Some(pr) if pr.systemd.looks_like_systemd() => found.systemd = Some((lossy(&p), pr.systemd.clone())),
+            _ => {
+                found.systemd = find_any_systemd(view);
+                j.info("exec-target", format!("the init execs {t}, which is not itself a systemd binary"));
+            }
+        },
+    }
+}
+
+/// systemd: present, version, patched.
+fn judge_systemd(_: &Inputs, j: &mut Judgement, found: &mut Found) {
+    match &found.systemd {
         None if !j.findings.iter().any(|f| f.id == "systemd") => j.error(
             "systemd",
             "no systemd binary found in the image",
@@ -403,7 +466,7 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             j.boot.systemd_version = j.boot.systemd_version.or(info.version);
             j.boot.patch_series = info.patched.clone();
             j.boot.patched =
-                patched_by_config.or(if info.looks_like_systemd() { Some(info.patched.is_some()) } else { None });
+                found.patched_by_config.or(if info.looks_like_systemd() { Some(info.patched.is_some()) } else { None });
             let v = j.boot.systemd_version.map(|v| format!(" {v}")).unwrap_or_default();
             match j.boot.patched {
                 Some(true) => j.ok(
@@ -439,9 +502,10 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             }
         }
     }
+}
 
-    // Stop signal.
-    let stop = cfg.stop_signal().clone().filter(|s| !s.is_empty());
+fn judge_stop_signal(i: &Inputs, j: &mut Judgement, _: &mut Found) {
+    let stop = i.cfg.stop_signal().clone().filter(|s| !s.is_empty());
     match stop.as_deref() {
         Some(s) if is_rtmin3(s) => j.ok("stop-signal", format!("StopSignal {s}")),
         other => {
@@ -458,11 +522,14 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             }
         }
     }
+}
 
-    // Environment.
-    match env_get(&env, "container") {
+/// `container=` and a PATH on which `docker exec` finds systemctl.
+fn judge_environment(i: &Inputs, j: &mut Judgement, _: &mut Found) {
+    let (env, path_var) = (&i.env, &i.path_var);
+    match env_get(env, "container") {
         Some(v) => j.ok("env-container", format!("container={v}")),
-        None if our_init && !direct_systemd => {
+        None if our_init(j) && !direct_systemd(j) => {
             j.info("env-container", "no container variable in Env; the init sets container=docker")
         }
         None => {
@@ -475,9 +542,9 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
         }
     }
     let nixos_runtime = path_var.split(':').any(|d| d == "/run/current-system/sw/bin");
-    let env_path_shown = env_get(&env, "PATH")
+    let env_path_shown = env_get(env, "PATH")
         .map_or_else(|| format!("unset (docker uses {DOCKER_DEFAULT_PATH})"), |p| format!("PATH={p}"));
-    if let Some((p, _)) = view.which("systemctl", &path_var, "/") {
+    if let Some((p, _)) = i.view.which("systemctl", path_var, "/") {
         j.ok("env-path", format!("{env_path_shown} finds {} for docker exec", lossy(&p)));
     } else if nixos_runtime {
         j.ok("env-path", format!("{env_path_shown} includes NixOS's /run/current-system/sw/bin for docker exec"));
@@ -492,17 +559,19 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             format!("set PATH={profile_path} in the image's Env"),
         );
     }
+}
 
-    // Volumes.
+fn judge_volumes(i: &Inputs, j: &mut Judgement, _: &mut Found) {
     let volumes: Vec<String> =
-        cfg.volumes().clone().unwrap_or_default().into_iter().map(|v| v.trim_end_matches('/').to_owned()).collect();
+        i.cfg.volumes().clone().unwrap_or_default().into_iter().map(|v| v.trim_end_matches('/').to_owned()).collect();
     let has_vol = |p: &str| volumes.iter().any(|v| v == p);
+    let direct_systemd = direct_systemd(j);
     if has_vol("/run") {
         j.ok("volumes", "/run is a volume");
     } else {
         j.warn(
             "volumes",
-            if our_init && !direct_systemd {
+            if our_init(j) && !direct_systemd {
                 "/run is not a volume: systemd needs a writable /run it can own (the init exits 12 without one)"
             } else {
                 "/run is not a volume: systemd needs a writable /run it can own, and cannot mount one without \
@@ -522,9 +591,10 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             "declare VOLUME /tmp in the image, or run with --tmpfs /tmp",
         );
     }
+}
 
-    // User.
-    if let Some(u) = cfg.user().clone().filter(|u| !is_root_user(u)) {
+fn judge_user(i: &Inputs, j: &mut Judgement, _: &mut Found) {
+    if let Some(u) = i.cfg.user().clone().filter(|u| !is_root_user(u)) {
         j.warn(
             "user",
             format!("User {u}: systemd must run as root (the init exits 11)"),
@@ -532,9 +602,10 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
         );
         j.flag("--user 0");
     }
+}
 
-    // Healthcheck.
-    match image.healthcheck.as_ref().and_then(|h| h.test.clone()).filter(|t| !t.is_empty()) {
+fn judge_healthcheck(i: &Inputs, j: &mut Judgement, _: &mut Found) {
+    match i.image.healthcheck.as_ref().and_then(|h| h.test.clone()).filter(|t| !t.is_empty()) {
         Some(t) if t[0] != "NONE" => j.ok("healthcheck", format!("Healthcheck {}", t.join(" "))),
         _ => j.info(
             "healthcheck",
@@ -543,12 +614,14 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
             (names the failed units; without nixos2docker: systemctl is-system-running --quiet)",
         ),
     }
+}
 
-    // Setuid files and world-writable directories.
+/// Setuid files and world-writable directories.
+fn judge_file_modes(i: &Inputs, j: &mut Judgement, _: &mut Found) {
     let mut setuid = Vec::new();
     let mut ww_sticky = Vec::new();
     let mut ww_open = Vec::new();
-    for (p, node) in view.iter() {
+    for (p, node) in i.view.iter() {
         match node {
             Node::File { mode, .. } if mode & 0o6000 != 0 => setuid.push(lossy(p)),
             Node::Dir { mode } if mode & 0o002 != 0 && !SHARED_TMP_DIRS.iter().any(|d| d.as_bytes() == p) => {
@@ -589,7 +662,6 @@ pub fn judge(image: &Image, view: &View, facts: &LayerFacts) -> Judgement {
     if ww_open.is_empty() && ww_sticky.is_empty() {
         j.ok("world-writable", "no world-writable directories outside /tmp");
     }
-    j
 }
 
 #[cfg(test)]
