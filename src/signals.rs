@@ -120,13 +120,16 @@ impl Guard {
             };
             Errno::result(r)?;
         }
-        match mask {
-            Mask::Original => set_mask(libc::SIG_SETMASK, &self.original, None),
-            Mask::HandOver => {
-                set_mask(libc::SIG_SETMASK, &self.original, None)?;
-                set_mask(libc::SIG_BLOCK, &set_of(false, handed_over())?, None)
+        // One SIG_SETMASK: setting the original mask first and blocking the stop signals again after would
+        // unblock them for a moment, and the kernel would drop one that is pending (PID 1, default disposition).
+        let mut target = self.original;
+        if mask == Mask::HandOver {
+            for s in handed_over() {
+                // SAFETY: `target` is an initialised copy of the original mask.
+                Errno::result(unsafe { libc::sigaddset(&mut target, s) })?;
             }
         }
+        set_mask(libc::SIG_SETMASK, &target, None)
     }
 
     /// Restore the original mask (for subcommands that do not exec).

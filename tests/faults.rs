@@ -129,13 +129,14 @@ impl Rng {
 
 const TRIES: usize = 100;
 
-/// Send `signal` at a random moment in the first 200 ms after the init blocked its stop signals, `TRIES` times;
-/// every run must end with one of `codes`.
+/// Send `signal` at a random moment in the first 200 ms (every other try: 5 ms) after the init blocked its stop
+/// signals, `TRIES` times; every run must end with one of `codes`.
 fn storm(mode: &str, config: &str, args: &[&str], signal: i32, codes: &[i32]) {
     let mut rng = Rng::new();
     let mut seen = std::collections::BTreeMap::new();
     for i in 0..TRIES {
-        let delay = Duration::from_micros(rng.below(200_000));
+        // Every other try within the first 5 ms: the preamble itself (≈ 1 ms) and the hand-over.
+        let delay = Duration::from_micros(rng.below(if i % 2 == 0 { 5_000 } else { 200_000 }));
         let mut r = Boot::start(&format!("storm-{mode}"), config, &[], args, &[]);
         let init = r.wait_init_blocked();
         std::thread::sleep(delay);

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import threading
 import time
 
@@ -125,24 +126,62 @@ def faults_seccomp(ctx, img, r):
             fault_case(ctx, img, r, label, flags, booted=systemctl, allowed_exit=[])
 
 
+def init_took_over(pid: int) -> bool:
+    """The container's PID 1 (host PID `pid`) is no longer the runtime's helper: the init with its stop signals
+    blocked, or already what it exec'd. Before that the runtime's own helper (runc init) is PID 1, and a
+    signal the kernel drops there is outside the init's reach."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            status = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+    except OSError:
+        return True  # it ended already
+    name = status.get("Name", "").strip()
+    if name in ("init", "nixos2docker"):  # the image runs it as /init
+        if (int(status.get("SigBlk", "0").strip(), 16) >> 14) & 1:  # SIGTERM blocked
+            return True
+        # The relay waits in sigtimedwait, during which the kernel shows its mask as empty: it has a child then.
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return f.read().strip() != ""
+        except OSError:
+            return True
+    return name not in ("runc:[2:INIT]", "runc", "runc:[1:CHILD]", "runc:[0:PARENT]", "")
+
+
 def storm_try(ctx, img, flags, rng_seed, out, lock):
+    """`docker start`; as soon as the init has taken over PID 1 (watched from the host), wait `delay` and send
+    SIGTERM or SIGRTMIN+3 with kill(2) from the host, as the runtime's `kill` does. Every other try waits at
+    most 5 ms, so the signal lands in the preamble, the hand-over or systemd's first moments."""
     rng = random.Random(rng_seed)
-    delay = rng.uniform(0, 0.2)
-    sig = rng.choice(["TERM", "SIGRTMIN+3"])
+    delay = rng.uniform(0, 0.005 if rng_seed % 2 else 0.2)
+    sig = rng.choice([signal.SIGTERM, SIGRTMIN_PLUS_3])
     c = ctx.docker.create(img, flags)
-    ctx.docker.start(c)
+    starter = threading.Thread(target=ctx.docker.start, args=(c,))
+    starter.start()
+    pid, t0 = 0, time.monotonic()
+    while not pid and time.monotonic() - t0 < STOP_LIMIT_S:
+        p = ctx.docker.cli(["inspect", "--format", "{{.State.Pid}}", c.name], timeout=30)
+        pid = int(p.stdout.strip() or 0) if p.ok else 0
+    while pid and not init_took_over(pid) and time.monotonic() - t0 < STOP_LIMIT_S:
+        time.sleep(0.0002)
     time.sleep(delay)
-    ctx.docker.cli(["kill", "-s", sig, c.name], timeout=30)
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    starter.join()
     code = ctx.docker.wait_exit(c, timeout=STOP_LIMIT_S)
     logs = ctx.docker.logs(c, tail=15) if code not in (0, 143, 128 + SIGRTMIN_PLUS_3) else ""
     ctx.docker.cli(["rm", "-f", "-v", c.name], timeout=60)
+    name = "SIGTERM" if sig == signal.SIGTERM else "SIGRTMIN+3"
     with lock:
-        out.append((round(delay * 1000, 1), sig, code, logs))
+        out.append((round(delay * 1000, 1), name, code, logs))
 
 
 @scenario("faults-stop-storm", images=MODES, order=301,
-          doc=f"{STORM_TRIES}× `docker start`, then SIGTERM or SIGRTMIN+3 at a random moment in the first 200 ms "
-              "(before, during and right after the hand-over to systemd): the container stops every time, with "
+          doc=f"{STORM_TRIES}× `docker start`, then SIGTERM or SIGRTMIN+3 from the host at a random moment 0–200 ms "
+              "(every other try 0–5 ms) after the init took over PID 1 from the runtime: before, during and right "
+              "after the hand-over to systemd the container stops every time, with "
               "exit 0 (systemd halted) or 128+signal (stopped before systemd started) — never lost")
 def faults_stop_storm(ctx, img, r):
     flags = mode_flags(ctx, img)
@@ -244,3 +283,52 @@ def faults_restart_cycles(ctx, img, r):
         "fault": f"{RESTART_CYCLES} kill/restart cycles", "mode": mode_name(img),
         "state": "running after the cycles" if state == "running" else state, "exit": codes, "stop_s": None,
         "last_line": ""})
+
+
+RACE_TRIES = 8
+RACE_FILES = 200
+# Keeps swapping /run/stale/dir for a symlink to /srv/outside (a directory outside /run in the init's
+# container); perl-base is in every Debian image.
+RACER = ('chdir "/run/stale" or die; while (1) { rename "dir", "dir.away"; symlink "/srv/outside", "dir"; '
+         'unlink "dir"; rename "dir.away", "dir"; }')
+FILL = ('rm -rf /run/stale && mkdir -p /run/stale/dir /srv/outside && '
+        f'for i in $(seq 1 {RACE_FILES}); do echo x > /run/stale/dir/f$i; echo keep > /srv/outside/f$i; done')
+
+
+@scenario("faults-symlink-race", images=["sid-patched"], order=304,
+          doc=f"/run is a named volume shared with a sidecar that keeps swapping a stale directory for a symlink to "
+              f"a directory outside /run while the init empties the stale /run ({RACE_TRIES} starts): no file "
+              "outside /run is ever deleted; the init boots or stops with exit 18 naming the path")
+def faults_symlink_race(ctx, img, r):
+    vols = [f"n2d-{ctx.run_id}-race-run", f"n2d-{ctx.run_id}-race-out"]
+    for v in vols:
+        ctx.docker.cli(["volume", "create", "--label", ctx.docker.label, v], timeout=30)
+    mounts = ["-v", f"{vols[0]}:/run", "-v", f"{vols[1]}:/srv/outside"]
+    sh = ["--entrypoint", "sh"] + mounts
+    outcomes = {}
+    try:
+        for i in range(RACE_TRIES):
+            p = ctx.docker.run_once(img, sh, ["-c", FILL], timeout=60)
+            r.check(f"try {i}: stale /run and the outside directory filled", p.ok, p.describe())
+            racer = ctx.docker.create(img, ["--entrypoint", "perl"] + mounts, ["-e", RACER])
+            ctx.docker.start(racer)
+            c, t0 = ctx.docker.run_detached(img, mounts + ["--tmpfs", "/run/lock", "--tmpfs", "/tmp"])
+            state = settle(ctx, c, t0, limit=20)
+            logs = ctx.docker.logs(c, tail=20)
+            _, code = kill_and_wait(ctx, c)
+            ctx.docker.cli(["rm", "-f", racer.name, c.name], timeout=60)
+            p = ctx.docker.run_once(img, sh, ["-c", "ls /srv/outside | wc -l"], timeout=60)
+            left = int(p.stdout.strip() or -1) if p.ok else -1
+            outcomes[str(code)] = outcomes.get(str(code), 0) + 1
+            r.check(f"try {i}: nothing outside /run deleted", left == RACE_FILES,
+                    f"{left} of {RACE_FILES} files left outside /run (state {state}, exit {code})")
+            r.check(f"try {i}: booted and stopped (0) or a clear error (18)", code in (0, 18),
+                    f"state {state}, exit {code}: {last_line(logs)}")
+            if code not in (0, None) or left != RACE_FILES:
+                r.evidence(logs, f"docker logs (try {i})")
+    finally:
+        ctx.docker.cli(["volume", "rm", "-f"] + vols, timeout=60)
+    r.extra["race_exit_codes"] = outcomes
+    r.extra.setdefault("faults", []).append({
+        "fault": f"symlink race against the stale-/run cleanup ({RACE_TRIES} starts)", "mode": mode_name(img),
+        "state": "nothing outside /run deleted", "exit": outcomes, "stop_s": None, "last_line": ""})
