@@ -124,7 +124,10 @@ pub struct PrepareError {
 fn remedy(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
         Some(libc::ENOSPC) => "give /run room for systemd's runtime state (--tmpfs /run:size=64m, or drop the size)",
-        Some(libc::ELOOP | libc::ENOTDIR) => "do not share /run with a writer that puts symlinks there (--tmpfs /run)",
+        // A symlink where a directory was, or entries appearing while it is emptied: someone else writes there.
+        Some(libc::ELOOP | libc::ENOTDIR | libc::ENOTEMPTY) => {
+            "give the container a /run of its own, not shared with another writer (--tmpfs /run)"
+        }
         _ => "give the container a writable tmpfs there (--tmpfs /run)",
     }
 }
