@@ -3,6 +3,7 @@
 use crate::checks::{self, Mode};
 use crate::exit_code;
 use crate::probe::{self, Facts};
+use crate::relay::{self, Decision};
 use crate::sys::System;
 use serde_json::json;
 use std::path::PathBuf;
@@ -76,6 +77,7 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
     let mode = mode_for(&facts, relay_pid1, ask_state);
     let (report, plan) = checks::preflight(&facts, &mode);
     let code = exit_code(&report);
+    let start = start_line(&facts, config.relay.unwrap_or_default());
     if opts.json {
         let doc = json!({
             "wouldBoot": report.problem.is_none(),
@@ -85,14 +87,26 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
             "config": config.source,
             "findings": report.findings,
             "plan": plan,
+            "start": start,
             "target": facts.target,
             "cgroups": facts.cgroups,
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{}", render_text(&report, code));
+        println!("start: {start}");
     }
     code
+}
+
+/// How the init would start systemd here: the decision `init` takes (src/relay.rs), from the same facts and the
+/// config's relay mode (`--relay` on the init's command line overrides it).
+pub fn start_line(facts: &Facts, mode: crate::config::RelayMode) -> String {
+    match relay::decide(mode, facts.target.patched, facts.can_create_pid_ns()) {
+        Ok(Decision::Relay { .. }) => "relay: systemd runs as PID 1 of a nested PID namespace under the init".into(),
+        Ok(Decision::Exec { why, .. }) => format!("exec: systemd replaces the init ({why})"),
+        Err(e) => format!("none: {e}"),
+    }
 }
 
 pub fn render_text(report: &checks::Report, code: u8) -> String {

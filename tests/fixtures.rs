@@ -149,6 +149,30 @@ fn doctor_json_on_a_fixture() {
     assert_eq!(systemd["severity"], "error");
     assert_eq!(systemd["exitCode"], 15);
     assert!(systemd["remedy"].as_str().unwrap().contains("--systemd=always"));
+    assert_eq!(v["start"], "exec: systemd replaces the init (no CAP_SYS_ADMIN)");
+}
+
+/// doctor names the start `init` would choose, the config's relay mode included.
+#[test]
+fn doctor_reports_the_relay_decision() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/privileged.json");
+    let dir = std::env::temp_dir().join(format!("n2d-doctor-relay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let never = dir.join("never.json");
+    std::fs::write(&never, r#"{"relay":"never"}"#).unwrap();
+    let start = |config: Option<&Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nixos2docker"));
+        cmd.args(["doctor", "--json", "--snapshot"]).arg(&fixture).env_remove("NIXOS2DOCKER_CONFIG");
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let out = cmd.output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        v["start"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(start(None).starts_with("relay:"), "{}", start(None));
+    assert_eq!(start(Some(&never)), "exec: systemd replaces the init (--relay=never)");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
