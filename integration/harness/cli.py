@@ -82,9 +82,9 @@ class Context:
             return
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         log(f"apt-get install {' '.join(packages)} …")
-        run(["apt-get", "update", "-q"], timeout=600, env=env)
+        run(["apt-get", "update", "-q"], timeout=600, env=env, expect=None)
         run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-             "-o", "DPkg::Lock::Timeout=600"] + list(packages), timeout=1200, env=env)
+             "-o", "DPkg::Lock::Timeout=600"] + list(packages), timeout=1200, env=env, expect=None)
 
     def check_capeff(self, c, r: Result, label: str = "") -> bool:
         """CapEff of PID 1 == the engine's documented default capability set (nothing more, nothing
@@ -433,17 +433,17 @@ def main(argv=None) -> int:
 
 
 def _remove_stale_test_images(ctx: Context) -> None:
-    p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-test"], timeout=60)
+    p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-test"], timeout=60, expect=None)
     tags = [t for t in p.stdout.split() if t.removeprefix("localhost/").startswith("n2d-test:")]
     # base images whose cached root filesystem was deleted (refresh) or re-keyed are stale too
-    p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-base"], timeout=60)
+    p = ctx.docker.cli(["images", "--format", "{{.Repository}}:{{.Tag}}", "n2d-base"], timeout=60, expect=None)
     for t in p.stdout.split():
         if t.removeprefix("localhost/").startswith("n2d-base:") and not os.path.exists(
                 os.path.join(ctx.cache_dir, "rootfs", t.split(":", 1)[1] + ".tar")):
             tags.append(t)
     if tags:
         log(f"removing images left by earlier runs: {', '.join(tags)}")
-        ctx.docker.cli(["rmi", "-f"] + tags, timeout=120)
+        ctx.docker.cli(["rmi", "-f"] + tags, timeout=120, expect=None)
 
 
 def _image_meta(ctx: Context) -> dict:

@@ -51,7 +51,7 @@ class Daemon:
 
     # -- discovery -------------------------------------------------------------------------
     def _query_info(self, env, timeout=20) -> dict | None:
-        p = run([self.docker_bin, "info", "--format", INFO_FORMAT], timeout=timeout, env=env)
+        p = run([self.docker_bin, "info", "--format", INFO_FORMAT], timeout=timeout, env=env, expect=None)
         if not p.ok:
             return None
         try:
@@ -91,9 +91,9 @@ class Daemon:
             raise Skip("docker is not installed and cannot be installed here (needs root + apt-get)")
         log("installing Debian's docker.io with apt-get …")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        run(["apt-get", "update", "-q"], timeout=600, env=env)
+        run(["apt-get", "update", "-q"], timeout=600, env=env, expect=None)
         p = run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                 "-o", "DPkg::Lock::Timeout=600", "docker.io"], timeout=1200, env=env)
+                 "-o", "DPkg::Lock::Timeout=600", "docker.io"], timeout=1200, env=env, expect=None)
         if not p.ok:
             raise Skip("apt-get install docker.io failed:\n" + p.describe())
 
@@ -241,7 +241,7 @@ class Daemon:
         i = self.info or {}
         runc = None
         rc = i.get("RuncCommit") or {}
-        p = run(["runc", "--version"], timeout=10) if which("runc") else None
+        p = run(["runc", "--version"], timeout=10, expect=None) if which("runc") else None
         if p is not None and p.ok:
             runc = p.stdout.splitlines()[0]
         return {

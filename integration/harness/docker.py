@@ -75,10 +75,12 @@ class Docker:
         self.containers: list = []
         self._n = itertools.count(1)
 
-    def cli(self, args, timeout: float = 60, input: str | None = None, env: dict | None = None) -> Proc:
-        """Run the engine's CLI (inside the engine's namespace when it has one); ENV adds variables."""
+    def cli(self, args, timeout: float = 60, input: str | None = None, env: dict | None = None,
+            expect: int | None = 0) -> Proc:
+        """Run the engine's CLI (inside the engine's namespace when it has one); ENV adds variables.
+        Raises unless it exits with `expect` (see util.run)."""
         return run(self.prefix + [self.bin] + list(args), timeout=timeout,
-                   env=dict(self.env, **env) if env else self.env, input=input)
+                   env=dict(self.env, **env) if env else self.env, input=input, expect=expect)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _run_args(self, image, flags, name):
@@ -91,16 +93,12 @@ class Docker:
         name = f"n2d-{self.run_id}-{next(self._n)}"
         tag = self._image_tag(image)
         self.containers.append(name)
-        p = self.cli(["create"] + self._run_args(tag, flags, name) + list(args), timeout=timeout)
-        if not p.ok:
-            raise HarnessError("docker create failed:\n" + p.describe())
+        self.cli(["create"] + self._run_args(tag, flags, name) + list(args), timeout=timeout)
         return Container(name, tag, list(flags), list(args))
 
     def start(self, c: Container, timeout: float = 60) -> float:
         t0 = time.monotonic()
-        p = self.cli(["start", c.name], timeout=timeout)
-        if not p.ok:
-            raise HarnessError("docker start failed:\n" + p.describe())
+        self.cli(["start", c.name], timeout=timeout)
         return time.monotonic() - t0
 
     def run_detached(self, image, flags=(), args=()) -> tuple:
@@ -110,16 +108,16 @@ class Docker:
         self.start(c)
         return c, t0
 
-    def run_once(self, image, flags=(), args=(), timeout: float = 60) -> Proc:
+    def run_once(self, image, flags=(), args=(), timeout: float = 60, expect: int | None = 0) -> Proc:
         """`docker run --rm` in the foreground (output captured); returns the Proc."""
         name = f"n2d-{self.run_id}-{next(self._n)}"
         self.containers.append(name)
         return self.cli(["run", "--rm"] + self._run_args(self._image_tag(image), flags, name)
-                        + list(args), timeout=timeout)
+                        + list(args), timeout=timeout, expect=expect)
 
     def wait_exit(self, c: Container, timeout: float = 30) -> int | None:
         """Wait for the container to exit; its exit code, or None on timeout."""
-        p = self.cli(["wait", c.name], timeout=timeout)
+        p = self.cli(["wait", c.name], timeout=timeout, expect=None)
         if p.timed_out:
             return None
         try:
@@ -129,8 +127,6 @@ class Docker:
 
     def state(self, c: Container) -> dict:
         p = self.cli(["inspect", "--format", "{{json .State}}", c.name], timeout=30)
-        if not p.ok:
-            raise HarnessError("docker inspect failed:\n" + p.describe())
         import json
         return json.loads(p.stdout)
 
@@ -138,11 +134,11 @@ class Docker:
         return int(self.state(c).get("ExitCode"))
 
     def logs(self, c: Container, tail: int = 25) -> str:
-        p = self.cli(["logs", "--tail", str(tail), c.name], timeout=30)
+        p = self.cli(["logs", "--tail", str(tail), c.name], timeout=30, expect=None)
         return p.output()
 
-    def exec(self, c: Container, cmd, timeout: float = 30, flags=()) -> Proc:
-        return self.cli(["exec"] + list(flags) + [c.name] + list(cmd), timeout=timeout)
+    def exec(self, c: Container, cmd, timeout: float = 30, flags=(), expect: int | None = 0) -> Proc:
+        return self.cli(["exec"] + list(flags) + [c.name] + list(cmd), timeout=timeout, expect=expect)
 
     def wait_booted(self, c: Container, t0: float | None = None, timeout: float = 90) -> tuple:
         """Poll `docker exec C systemctl is-system-running --wait` until it answers a final state.
@@ -157,7 +153,7 @@ class Docker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return time.monotonic() - t0, f"timeout({last.strip()[:200]})"
-            p = self.exec(c, ["systemctl", "is-system-running", "--wait"], timeout=left)
+            p = self.exec(c, ["systemctl", "is-system-running", "--wait"], timeout=left, expect=None)
             out = p.stdout.strip().splitlines()
             ans = out[-1].strip() if out else ""
             if ans in BOOTED_STATES:
@@ -178,14 +174,12 @@ class Docker:
         """`docker stop` wall time and the exit code afterwards."""
         args = ["stop"] + (["-t", str(grace)] if grace is not None else []) + [c.name]
         t0 = time.monotonic()
-        p = self.cli(args, timeout=timeout)
+        self.cli(args, timeout=timeout)
         dt = time.monotonic() - t0
-        if not p.ok:
-            raise HarnessError("docker stop failed:\n" + p.describe())
         return dt, self.exit_code(c)
 
     def capeff(self, c: Container, pid: int = 1) -> int | None:
-        p = self.exec(c, ["cat", f"/proc/{pid}/status"], timeout=30)
+        p = self.exec(c, ["cat", f"/proc/{pid}/status"], timeout=30, expect=None)
         for line in p.stdout.splitlines():
             if line.startswith("CapEff:"):
                 return int(line.split()[1], 16)
@@ -195,12 +189,12 @@ class Docker:
     def remove_tracked(self) -> None:
         names, self.containers = self.containers, []
         if names:
-            p = self.cli(["rm", "-f", "-v"] + names, timeout=120)
+            p = self.cli(["rm", "-f", "-v"] + names, timeout=120, expect=None)
             if not p.ok and "No such container" not in p.output():
                 log(f"could not remove containers: {p.output().strip()}")
 
     def remove_labelled(self, label: str | None = None) -> None:
-        p = self.cli(["ps", "-aq", "--filter", f"label={label or self.label}"], timeout=60)
+        p = self.cli(["ps", "-aq", "--filter", f"label={label or self.label}"], timeout=60, expect=None)
         ids = p.stdout.split()
         if ids:
-            self.cli(["rm", "-f", "-v"] + ids, timeout=120)
+            self.cli(["rm", "-f", "-v"] + ids, timeout=120, expect=None)

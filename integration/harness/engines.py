@@ -92,11 +92,11 @@ class EngineRoot:
             t0 = time.monotonic()
             rc = run_streaming(cmd, timeout=1200, logfile=logfile)
             if rc != 0:
-                run(["rm", "-rf", "--one-file-system", tmp], timeout=300)
+                run(["rm", "-rf", "--one-file-system", tmp], timeout=300, expect=None)
                 raise HarnessError(f"mmdebstrap {self.suite} (engine root) failed (exit {rc}); see "
                                    f"{logfile}\n{tail_file(logfile)}")
             if os.path.isdir(path):  # an incomplete earlier attempt
-                run(["rm", "-rf", "--one-file-system", path], timeout=300)
+                run(["rm", "-rf", "--one-file-system", path], timeout=300, expect=None)
             os.rename(tmp, path)
             with open(os.path.join(path, ".n2d-complete"), "w") as f:
                 json.dump({"seconds": round(time.monotonic() - t0, 1), "key": self.key(),
@@ -387,7 +387,7 @@ class RootDockerDaemon:
                 raise HarnessError(f"{self.spec.name}: dockerd exited with {self.ns.proc.returncode}; "
                                    f"see {d}/dockerd.log\n{tail_file(f'{d}/dockerd.log')}")
             if os.path.exists(sock):
-                p = run(self.prefix + ["docker", "info", "--format", INFO_FORMAT], timeout=20, env=self.env)
+                p = run(self.prefix + ["docker", "info", "--format", INFO_FORMAT], timeout=20, env=self.env, expect=None)
                 if p.ok:
                     try:
                         self.info = json.loads(p.stdout)
@@ -416,7 +416,7 @@ class RootDockerDaemon:
         default_rt = i.get("DefaultRuntime")
         rt_version = None
         if self.ns is not None and default_rt in ("runc", "crun", "n2d-crun"):
-            p = run(self.prefix + [default_rt.removeprefix("n2d-"), "--version"], timeout=10)
+            p = run(self.prefix + [default_rt.removeprefix("n2d-"), "--version"], timeout=10, expect=None)
             rt_version = p.stdout.splitlines()[0] if p.ok and p.stdout else None
         cv = i.get("ContainerdCommit") or {}
         return {
@@ -466,7 +466,7 @@ class PodmanNamespace:
         self.state.record_pid(self.ns.pid)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # until the holder runs inside the prepared namespace
-            p = run(self.prefix + ["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], timeout=10)
+            p = run(self.prefix + ["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], timeout=10, expect=None)
             if p.ok and p.stdout.strip() == "cgroup2fs":
                 return
             if not self.ns.alive():

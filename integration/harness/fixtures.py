@@ -60,7 +60,7 @@ def capture_podman(ctx, r):
     r.image = img.tag
     tag = pm.load(img)
     return pm.run_once(tag, ["--systemd=always", "--entrypoint", "/usr/local/bin/nixos2docker"],
-                       ["capture"], timeout=60), img
+                       ["capture"], timeout=60, expect=None), img
 
 
 def capture_all(ctx) -> list:
@@ -80,7 +80,7 @@ def capture_all(ctx) -> list:
                 img = ctx.image(FIXTURE_IMAGE_KIND, volumes=volumes)
                 r.image = img.tag
                 flags = ["--entrypoint", "/usr/local/bin/nixos2docker"] + flags_fn()
-                p = ctx.docker.run_once(img, flags, ["capture"], timeout=60)
+                p = ctx.docker.run_once(img, flags, ["capture"], timeout=60, expect=None)
             r.exit_code = p.returncode
             r.evidence(p.stderr, "stderr")
             if r.check("capture exits 0", p.returncode == 0, p.output()[-500:]):

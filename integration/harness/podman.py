@@ -22,7 +22,7 @@ from .util import HarnessError, Skip, log, run, which
 
 
 def _is_cgroup2(path: str = "/sys/fs/cgroup") -> bool:
-    p = run(["stat", "-f", "-c", "%T", path], timeout=10)
+    p = run(["stat", "-f", "-c", "%T", path], timeout=10, expect=None)
     return p.ok and p.stdout.strip() == "cgroup2fs"
 
 
@@ -88,14 +88,14 @@ class Podman(Docker):
         import itertools
         self._n = itertools.count(1)
         self.loaded: dict = {}
-        p = self.cli(["version", "--format", "{{.Client.Version}}"], timeout=60)
+        p = self.cli(["version", "--format", "{{.Client.Version}}"], timeout=60, expect=None)
         if not p.ok:
             raise Skip("podman does not work here:\n" + p.describe())
         self.version = p.stdout.strip()
 
     def facts(self) -> dict:
         """What the result file records about this podman (podman info)."""
-        p = self.cli(["info", "--format", "json"], timeout=60)
+        p = self.cli(["info", "--format", "json"], timeout=60, expect=None)
         try:
             i = json.loads(p.stdout) if p.ok else {}
         except ValueError:
@@ -145,7 +145,7 @@ class Podman(Docker):
         self.remove_tracked()
         self.remove_labelled()
         for name in self.loaded.values():
-            p = self.cli(["rmi", "-f", name], timeout=120)
+            p = self.cli(["rmi", "-f", name], timeout=120, expect=None)
             if not p.ok:
                 log(f"could not remove podman image {name}: {p.output().strip()}")
         self.loaded.clear()

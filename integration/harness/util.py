@@ -54,9 +54,10 @@ class Proc:
         return f"$ {' '.join(map(str, self.cmd))}\n[exit {rc}, {self.seconds:.2f}s]\n{tail}"
 
 
-def run(cmd, timeout: float, env=None, check: bool = False, input: str | None = None,
+def run(cmd, timeout: float, env=None, expect: int | None = 0, input: str | None = None,
         cwd=None) -> Proc:
-    """Run cmd (list) with a timeout; never raises on non-zero exit unless check."""
+    """Run cmd (list) with a timeout. Raises HarnessError unless it exits with `expect` (default 0);
+    expect=None accepts any exit (and a timeout): the caller judges the Proc itself."""
     cmd = [str(c) for c in cmd]
     debug("$ " + " ".join(cmd))
     t0 = time.monotonic()
@@ -70,8 +71,8 @@ def run(cmd, timeout: float, env=None, check: bool = False, input: str | None = 
         p = Proc(cmd, -1, out, err, time.monotonic() - t0, timed_out=True)
     except FileNotFoundError as e:
         p = Proc(cmd, 127, "", str(e), time.monotonic() - t0)
-    if check and not p.ok:
-        raise HarnessError(p.describe())
+    if expect is not None and (p.timed_out or p.returncode != expect):
+        raise HarnessError(f"expected exit {expect}:\n{p.describe()}")
     return p
 
 

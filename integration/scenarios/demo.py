@@ -27,27 +27,27 @@ def demo(ctx, img, r):
     flags = ctx.TMPFS_FLAGS
     _show("docker run -d " + " ".join(flags) + f" {img.tag}", "(no --privileged, no --cap-add, no cgroup mount)")
     c, t0 = ctx.docker.run_detached(img, flags)
-    p = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120)
+    p = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120, expect=None)
     r.boot_s = time.monotonic() - t0
     r.check("docker exec C nixos2docker wait → exit 0 (running)", p.returncode == 0, p.output()[-300:])
     _show(f"docker exec C nixos2docker wait (exit {p.returncode}, {r.boot_s:.2f} s after docker run)", p.output())
     _show("docker logs (first 25 lines)", "\n".join(ctx.docker.logs(c, tail=100000).splitlines()[:25]))
-    q = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30)
+    q = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30, expect=None)
     state = q.stdout.strip()
     if state not in BOOTED_STATES:
         r.check("systemd answers a final state", False, q.output()[-300:])
         return
     p = ctx.docker.exec(c, ["systemd-run", "--wait", "--quiet", "--unit", "hello", "/bin/echo",
-                            "hello from a service"], timeout=60)
+                            "hello from a service"], timeout=60, expect=None)
     time.sleep(0.5)
     tail = ctx.docker.logs(c, tail=5)
     r.check("docker logs shows a service's own line", p.returncode == 0 and "hello from a service" in tail,
             tail[-300:])
     _show("docker exec C systemd-run --wait -u hello echo hello from a service; docker logs --tail 5", tail)
-    p = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "--lines=0"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "--lines=0"], timeout=30, expect=None)
     r.check("docker exec C systemctl status (no -e PATH)", p.returncode == 0, p.output()[-300:])
     _show("docker exec C systemctl status --no-pager --lines=0", "\n".join(p.stdout.splitlines()[:12]))
-    p = ctx.docker.exec(c, ["nixos2docker", "doctor"], timeout=30)
+    p = ctx.docker.exec(c, ["nixos2docker", "doctor"], timeout=30, expect=None)
     r.check("doctor next to the running systemd: exit 0", p.returncode == 0, p.output()[-300:])
     _show("docker exec C nixos2docker doctor", p.stdout)
     r.stop_s, r.exit_code = ctx.docker.timed_stop(c)

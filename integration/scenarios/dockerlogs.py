@@ -25,20 +25,20 @@ def _boot_and_log(ctx, img, r, mode):
     markers after the boot. Returns (marker tag, docker logs before, docker logs after, /run files)."""
     flags = list(img.boot_flags) + (["-e", f"{ENV}={mode}"] if mode else [])
     c, t0 = ctx.docker.run_detached(img, flags)
-    w = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120)
+    w = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120, expect=None)
     label = mode or "default"
     r.check(f"[{label}] boots: nixos2docker wait → 0", w.returncode == 0, w.output().strip()[-300:])
     p = ctx.docker.exec(c, ["sh", "-c", f"for f in {MANAGER_CONF} {JOURNALD_CONF} {JOURNALD_UNIT}; do "
-                                        "[ -e $f ] && { echo \"== $f\"; cat $f; }; done; true"], timeout=30)
+                                        "[ -e $f ] && { echo \"== $f\"; cat $f; }; done; true"], timeout=30, expect=None)
     files = p.stdout
     before = ctx.docker.logs(c, tail=100000)
     tag = uuid.uuid4().hex[:10]
     svc = f"n2d-logs-{tag}"
     # A description of its own: systemd-run's default is the command line, which PID 1 repeats ("Started …").
     p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", svc, "--description", "n2d docker-logs test",
-                            "/bin/echo", f"service-line-{tag}"], timeout=60)
+                            "/bin/echo", f"service-line-{tag}"], timeout=60, expect=None)
     r.check(f"[{label}] test service ran", p.returncode == 0, p.output().strip()[-200:])
-    ctx.docker.exec(c, ["systemd-cat", "-t", "n2d-logs", "/bin/echo", f"cat-line-{tag}"], timeout=30)
+    ctx.docker.exec(c, ["systemd-cat", "-t", "n2d-logs", "/bin/echo", f"cat-line-{tag}"], timeout=30, expect=None)
     time.sleep(1.0)
     after = ctx.docker.logs(c, tail=100000)
     r.evidence(files, f"[{label}] drop-ins under /run")
@@ -54,7 +54,7 @@ def _boot_and_log(ctx, img, r, mode):
               "`init --dry-run` shows them; an unknown mode → exit 17 naming the variable")
 def docker_logs(ctx, img, r):
     # Init side, no boot: dry run and a bad value.
-    p = ctx.docker.run_once(img, list(img.boot_flags) + ["-e", f"{ENV}=pid1"], args=["--dry-run"], timeout=60)
+    p = ctx.docker.run_once(img, list(img.boot_flags) + ["-e", f"{ENV}=pid1"], args=["--dry-run"], timeout=60, expect=None)
     try:
         plan = json.loads(p.stdout)
         mgr = [a for a in plan["actions"] if a.get("path") == MANAGER_CONF]
@@ -65,7 +65,7 @@ def docker_logs(ctx, img, r):
     r.check("init --dry-run (pid1) writes no journald drop-in",
             bool(plan) and not any(a.get("path") in (JOURNALD_CONF, JOURNALD_UNIT) for a in plan["actions"]),
             p.output()[-400:])
-    p = ctx.docker.run_once(img, list(img.boot_flags) + ["-e", f"{ENV}=loud"], timeout=60)
+    p = ctx.docker.run_once(img, list(img.boot_flags) + ["-e", f"{ENV}=loud"], timeout=60, expect=None)
     r.check(f"{ENV}=loud → exit {C.EXIT_BAD_CONFIG}, message names the fix",
             p.returncode == C.EXIT_BAD_CONFIG and f"-e {ENV}=all" in p.output(),
             f"exit {p.returncode}: {p.output().strip()[-300:]}")

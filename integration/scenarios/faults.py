@@ -53,7 +53,7 @@ def settle(ctx, c, t0, limit=BOOT_LIMIT_S) -> str:
 def failed_units(ctx, c, state) -> str:
     if state not in BOOTED_STATES:
         return ""
-    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
     return " ".join(sorted(ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()))
 
 
@@ -61,7 +61,7 @@ def kill_and_wait(ctx, c, sig="TERM", limit=STOP_LIMIT_S) -> tuple:
     """`docker kill -s SIG` (if still running), then `docker wait`: (seconds, exit code or None = a hang)."""
     t0 = time.monotonic()
     if ctx.docker.state(c).get("Running"):
-        ctx.docker.cli(["kill", "-s", sig, c.name], timeout=30)
+        ctx.docker.cli(["kill", "-s", sig, c.name], timeout=30, expect=None)
     code = ctx.docker.wait_exit(c, timeout=limit)
     return time.monotonic() - t0, code
 
@@ -93,7 +93,7 @@ def fault_case(ctx, img, r, label, flags, args=(), allowed_exit=None, booted=Non
         r.check(f"{label}: boots or ends within {BOOT_LIMIT_S:.0f} s", False, f"state {state}")
     if state not in BOOTED_STATES or code != 0:
         r.evidence(ctx.docker.logs(c, tail=60), f"docker logs ({label})")
-    ctx.docker.cli(["rm", "-f", "-v", c.name], timeout=60)
+    ctx.docker.cli(["rm", "-f", "-v", c.name], timeout=60, expect=None)
     return row
 
 
@@ -119,7 +119,7 @@ def faults_seccomp(ctx, img, r):
             flags = mode_flags(ctx, img) + ["--security-opt", f"seccomp={seccomp_profile(ctx, syscall, errno)}"]
 
             def systemctl(c, label=label):
-                p = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30)
+                p = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30, expect=None)
                 r.check(f"{label}: docker exec systemctl reaches systemd", p.stdout.strip() in BOOTED_STATES,
                         p.output().strip()[-200:])
 
@@ -160,7 +160,7 @@ def storm_try(ctx, img, flags, rng_seed, out, lock):
     starter.start()
     pid, t0 = 0, time.monotonic()
     while not pid and time.monotonic() - t0 < STOP_LIMIT_S:
-        p = ctx.docker.cli(["inspect", "--format", "{{.State.Pid}}", c.name], timeout=30)
+        p = ctx.docker.cli(["inspect", "--format", "{{.State.Pid}}", c.name], timeout=30, expect=None)
         pid = int(p.stdout.strip() or 0) if p.ok else 0
     while pid and not init_took_over(pid) and time.monotonic() - t0 < STOP_LIMIT_S:
         time.sleep(0.0002)
@@ -172,7 +172,7 @@ def storm_try(ctx, img, flags, rng_seed, out, lock):
     starter.join()
     code = ctx.docker.wait_exit(c, timeout=STOP_LIMIT_S)
     logs = ctx.docker.logs(c, tail=15) if code not in (0, 143, 128 + SIGRTMIN_PLUS_3) else ""
-    ctx.docker.cli(["rm", "-f", "-v", c.name], timeout=60)
+    ctx.docker.cli(["rm", "-f", "-v", c.name], timeout=60, expect=None)
     name = "SIGTERM" if sig == signal.SIGTERM else "SIGRTMIN+3"
     with lock:
         out.append((round(delay * 1000, 1), name, code, logs))
@@ -263,13 +263,13 @@ def faults_restart_cycles(ctx, img, r):
         delay = rng.uniform(0, 1.5)
         sig = rng.choice(["TERM", "SIGRTMIN+3"])
         time.sleep(delay)
-        ctx.docker.cli(["kill", "-s", sig, c.name], timeout=30)
+        ctx.docker.cli(["kill", "-s", sig, c.name], timeout=30, expect=None)
         code = ctx.docker.wait_exit(c, timeout=STOP_LIMIT_S)
         codes[str(code)] = codes.get(str(code), 0) + 1
         if code not in (0, 143, 128 + SIGRTMIN_PLUS_3):
             bad.append(f"cycle {i}: {sig} after {delay * 1000:.0f} ms → {code}")
             if code is None:
-                ctx.docker.cli(["kill", "-s", "KILL", c.name], timeout=30)
+                ctx.docker.cli(["kill", "-s", "KILL", c.name], timeout=30, expect=None)
                 ctx.docker.wait_exit(c, timeout=30)
     r.extra.update({"cycles": RESTART_CYCLES, "exit_codes": codes, "cycles_s": round(time.monotonic() - t0, 1)})
     r.check(f"all {RESTART_CYCLES} cycles stopped with exit 0 or 128+signal", not bad, "; ".join(bad[:10]))
@@ -302,13 +302,13 @@ FILL = ('rm -rf /run/stale && mkdir -p /run/stale/dir /srv/outside && '
 def faults_symlink_race(ctx, img, r):
     vols = [f"n2d-{ctx.run_id}-race-run", f"n2d-{ctx.run_id}-race-out"]
     for v in vols:
-        ctx.docker.cli(["volume", "create", "--label", ctx.docker.label, v], timeout=30)
+        ctx.docker.cli(["volume", "create", "--label", ctx.docker.label, v], timeout=30, expect=None)
     mounts = ["-v", f"{vols[0]}:/run", "-v", f"{vols[1]}:/srv/outside"]
     sh = ["--entrypoint", "sh"] + mounts
     outcomes = {}
     try:
         for i in range(RACE_TRIES):
-            p = ctx.docker.run_once(img, sh, ["-c", FILL], timeout=60)
+            p = ctx.docker.run_once(img, sh, ["-c", FILL], timeout=60, expect=None)
             r.check(f"try {i}: stale /run and the outside directory filled", p.ok, p.describe())
             racer = ctx.docker.create(img, ["--entrypoint", "perl"] + mounts, ["-e", RACER])
             ctx.docker.start(racer)
@@ -316,8 +316,8 @@ def faults_symlink_race(ctx, img, r):
             state = settle(ctx, c, t0, limit=20)
             logs = ctx.docker.logs(c, tail=20)
             _, code = kill_and_wait(ctx, c)
-            ctx.docker.cli(["rm", "-f", racer.name, c.name], timeout=60)
-            p = ctx.docker.run_once(img, sh, ["-c", "ls /srv/outside | wc -l"], timeout=60)
+            ctx.docker.cli(["rm", "-f", racer.name, c.name], timeout=60, expect=None)
+            p = ctx.docker.run_once(img, sh, ["-c", "ls /srv/outside | wc -l"], timeout=60, expect=None)
             left = int(p.stdout.strip() or -1) if p.ok else -1
             outcomes[str(code)] = outcomes.get(str(code), 0) + 1
             r.check(f"try {i}: nothing outside /run deleted", left == RACE_FILES,
@@ -327,7 +327,7 @@ def faults_symlink_race(ctx, img, r):
             if code not in (0, None) or left != RACE_FILES:
                 r.evidence(logs, f"docker logs (try {i})")
     finally:
-        ctx.docker.cli(["volume", "rm", "-f"] + vols, timeout=60)
+        ctx.docker.cli(["volume", "rm", "-f"] + vols, timeout=60, expect=None)
     r.extra["race_exit_codes"] = outcomes
     r.extra.setdefault("faults", []).append({
         "fault": f"symlink race against the stale-/run cleanup ({RACE_TRIES} starts)", "mode": mode_name(img),

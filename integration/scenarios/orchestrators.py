@@ -23,7 +23,7 @@ def _compose(ctx, project: str, files, args, timeout=180, env=None):
     cmd = ["compose", "-p", project]
     for f in files:
         cmd += ["-f", f]
-    return ctx.docker.cli(cmd + list(args), timeout=timeout, env=env)
+    return ctx.docker.cli(cmd + list(args), timeout=timeout, env=env, expect=None)
 
 
 @scenario("compose-up", images=["sid-patched"], engines=["docker28"], order=85,
@@ -31,7 +31,7 @@ def _compose(ctx, project: str, files, args, timeout=180, env=None):
               "`docker compose up --wait` returns when the image's HEALTHCHECK says healthy and systemd is "
               "running by then; `docker compose stop` → exit 0 well inside stop_grace_period; `down -v` cleans up")
 def compose_up(ctx, img, r):
-    p = ctx.docker.cli(["compose", "version", "--short"], timeout=30)
+    p = ctx.docker.cli(["compose", "version", "--short"], timeout=30, expect=None)
     r.check("docker compose plugin present", p.ok, p.output().strip())
     if not p.ok:
         return
@@ -58,10 +58,10 @@ def compose_up(ctx, img, r):
             raise HarnessError("docker compose ps printed no container:\n" + ps.describe())
         name = rows[0]["Name"]
         c = Container(name, img.tag, [], [])
-        health = ctx.docker.cli(["inspect", "--format", "{{.State.Health.Status}}", name], timeout=30)
+        health = ctx.docker.cli(["inspect", "--format", "{{.State.Health.Status}}", name], timeout=30, expect=None)
         r.check("container health is healthy when up --wait returns", health.stdout.strip() == "healthy",
                 health.output().strip())
-        st = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30)
+        st = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30, expect=None)
         r.check("systemd is running", st.stdout.strip() == "running", st.output().strip())
         if st.stdout.strip() in BOOTED_STATES:
             ctx.check_capeff(c, r)
@@ -109,7 +109,7 @@ def kube_play(ctx, img, r):
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2))
     try:
         t0 = time.monotonic()
-        p = pm.cli(["kube", "play", "--network", "none", path], timeout=120)
+        p = pm.cli(["kube", "play", "--network", "none", path], timeout=120, expect=None)
         r.evidence(p.output(), "podman kube play")
         r.check("podman kube play exits 0", p.ok, p.output().strip()[-300:])
         if not p.ok:
@@ -118,19 +118,19 @@ def kube_play(ctx, img, r):
         r.check("boots to running", state == "running", f"state {state} after {r.boot_s:.2f}s")
         if state in BOOTED_STATES:
             ctx.check_capeff(c, r)
-            m = pm.exec(c, ["findmnt", "-n", "-o", "FSTYPE", "/run"], timeout=30)
+            m = pm.exec(c, ["findmnt", "-n", "-o", "FSTYPE", "/run"], timeout=30, expect=None)
             r.check("/run is a tmpfs (emptyDir medium: Memory)", m.stdout.strip() == "tmpfs", m.output().strip())
-            failed = pm.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30).stdout.split()
+            failed = pm.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None).stdout.split()
             r.extra["failed_units"] = failed[::4] if failed else []
-        sig = pm.cli(["inspect", "--format", "{{.Config.StopSignal}}", c.name], timeout=30).stdout.strip()
+        sig = pm.cli(["inspect", "--format", "{{.Config.StopSignal}}", c.name], timeout=30, expect=None).stdout.strip()
         r.extra["stop_signal"] = sig
         t1 = time.monotonic()
-        d = pm.cli(["kube", "down", path], timeout=grace + 60)
+        d = pm.cli(["kube", "down", path], timeout=grace + 60, expect=None)
         r.stop_s = time.monotonic() - t1
         r.evidence(d.output(), "podman kube down")
         r.check("podman kube down exits 0", d.ok, d.output().strip()[-300:])
         ev = pm.cli(["events", "--stream=false", "--since", since, "--filter", f"container={c.name}",
-                     "--filter", "event=died", "--format", "{{.ContainerExitCode}}"], timeout=60)
+                     "--filter", "event=died", "--format", "{{.ContainerExitCode}}"], timeout=60, expect=None)
         codes = [ln.strip() for ln in ev.stdout.splitlines() if ln.strip()]
         r.exit_code = int(codes[-1]) if codes and codes[-1].lstrip("-").isdigit() else None
         r.evidence(ev.output(), "podman events (died)")
@@ -139,13 +139,13 @@ def kube_play(ctx, img, r):
                 f"{r.stop_s:.2f}s")
         # The kubelet's CRI runtime (containerd, CRI-O) sends the image's STOPSIGNAL, SIGTERM only when there is
         # none (or, with KEP-4960, when the Pod says so): the SIGTERM path must be clean too.
-        p = pm.cli(["kube", "play", "--network", "none", path], timeout=120)
+        p = pm.cli(["kube", "play", "--network", "none", path], timeout=120, expect=None)
         r.check("podman kube play (again) exits 0", p.ok, p.output().strip()[-300:])
         t2 = time.monotonic()
         dt2, state2 = pm.wait_booted(c, t2, timeout=90)
         if state2 in BOOTED_STATES:
             t3 = time.monotonic()
-            k = pm.cli(["kill", "-s", "TERM", c.name], timeout=30)
+            k = pm.cli(["kill", "-s", "TERM", c.name], timeout=30, expect=None)
             r.check("podman kill -s TERM accepted", k.ok, k.output().strip())
             code = pm.wait_exit(c, timeout=grace)
             dt3 = time.monotonic() - t3
@@ -157,4 +157,4 @@ def kube_play(ctx, img, r):
         r.note(f"kube play → running {r.boot_s:.2f}s; kube down {r.stop_s:.2f}s (stop signal {sig or '?'}), "
                f"exit {r.exit_code}; SIGTERM exit {r.extra.get('sigterm_exit_code')}")
     finally:
-        pm.cli(["kube", "down", "--force", path], timeout=120)
+        pm.cli(["kube", "down", "--force", path], timeout=120, expect=None)

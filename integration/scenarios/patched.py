@@ -62,7 +62,7 @@ def _boot(ctx, img, r, flags, label=""):
 
 
 def _failed_units(ctx, c) -> list:
-    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
     return [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
 
 
@@ -88,12 +88,12 @@ def patched_boot(ctx, img, r):
     failed = _failed_units(ctx, c)
     r.extra["failed_units"] = failed
     r.check("systemctl --failed is empty", not failed, " ".join(failed) or "none")
-    p = ctx.docker.exec(c, ["systemctl", "is-active", "systemd-journald.service"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "is-active", "systemd-journald.service"], timeout=30, expect=None)
     r.check("systemd-journald active", p.stdout.strip() == "active", p.output().strip())
-    p = ctx.docker.exec(c, ["journalctl", "-b", "--no-pager", "-n", "5", "-o", "cat"], timeout=30)
+    p = ctx.docker.exec(c, ["journalctl", "-b", "--no-pager", "-n", "5", "-o", "cat"], timeout=30, expect=None)
     r.check("journalctl -b answers", p.returncode == 0 and p.stdout.strip() != "", p.output().strip()[-300:])
     ctx.check_capeff(c, r)
-    p = ctx.docker.exec(c, ["grep", "-a", "-c", MARKER, "/lib/systemd/systemd"], timeout=30)
+    p = ctx.docker.exec(c, ["grep", "-a", "-c", MARKER, "/lib/systemd/systemd"], timeout=30, expect=None)
     r.check("marker in /lib/systemd/systemd", p.returncode == 0, p.output().strip())
     logs = _all_logs(ctx, c)
     r.check("boot log names the patch series", "Container patches: " + MARKER in logs,
@@ -119,10 +119,10 @@ def patched_logs(ctx, img, r):
         return
     tag = uuid.uuid4().hex[:12]
     p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", "n2d-hello-tty", "-p", "StandardOutput=tty",
-                            "/bin/echo", f"n2d-hello-tty-{tag}"], timeout=60)
+                            "/bin/echo", f"n2d-hello-tty-{tag}"], timeout=60, expect=None)
     r.check("test service (StandardOutput=tty) ran", p.returncode == 0, p.output().strip()[-300:])
     p = ctx.docker.exec(c, ["systemd-run", "--wait", "--unit", "n2d-hello-journal",
-                            "/bin/echo", f"n2d-hello-journal-{tag}"], timeout=60)
+                            "/bin/echo", f"n2d-hello-journal-{tag}"], timeout=60, expect=None)
     r.check("test service (StandardOutput=journal) ran", p.returncode == 0, p.output().strip()[-300:])
     time.sleep(0.5)
     logs = _all_logs(ctx, c)
@@ -136,7 +136,7 @@ def patched_logs(ctx, img, r):
     for milestone in HANDOVER_MILESTONES:
         n = sum(milestone in ln for ln in logs.splitlines())
         r.check(f"docker logs: '{milestone}' exactly once", n == 1, f"{n} times")
-    p = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", "-u", "n2d-hello-journal"], timeout=30)
+    p = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", "-u", "n2d-hello-journal"], timeout=30, expect=None)
     r.check("journalctl -u shows the journal test service", f"n2d-hello-journal-{tag}" in p.stdout,
             p.output().strip()[-300:])
     r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
@@ -157,7 +157,7 @@ def patched_stop(ctx, img, r):
                 "Exiting container." in logs or "Halting system." in logs, logs[-300:])
     c2, boot2, state2 = _boot(ctx, img, r, ctx.TMPFS_FLAGS, "kill -s TERM")
     if state2 in BOOTED_STATES:
-        p = ctx.docker.cli(["kill", "-s", "TERM", c2.name], timeout=30)
+        p = ctx.docker.cli(["kill", "-s", "TERM", c2.name], timeout=30, expect=None)
         r.check("docker kill -s TERM accepted", p.ok, p.output().strip())
         s2, code2 = _wait_stopped(ctx, c2, timeout=60)
         r.check("docker kill -s TERM → exited", code2 is not None, f"still running after {s2:.1f}s")
@@ -178,7 +178,7 @@ def patched_stop_exec(ctx, img, r):
     if state not in BOOTED_STATES:
         return
     p = ctx.docker.exec(c, ["sh", "-c", 'trap "sleep 0.3; exit 0" TERM; while :; do sleep 0.1; done'],
-                        flags=["-d"], timeout=30)
+                        flags=["-d"], timeout=30, expect=None)
     r.check("docker exec -d accepted", p.returncode == 0, p.output().strip())
     time.sleep(0.5)
     r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
@@ -194,7 +194,7 @@ def patched_exit_code(ctx, img, r):
     if state not in BOOTED_STATES:
         return
     t0 = time.monotonic()
-    ctx.docker.exec(c, ["systemctl", "exit", "42"], timeout=30)
+    ctx.docker.exec(c, ["systemctl", "exit", "42"], timeout=30, expect=None)
     code = ctx.docker.wait_exit(c, timeout=60)
     r.stop_s = time.monotonic() - t0
     r.exit_code = code
@@ -210,11 +210,11 @@ def patched_reload(ctx, img, r):
     if state not in BOOTED_STATES:
         return
     for verb in ("daemon-reload", "daemon-reexec"):
-        p = ctx.docker.exec(c, ["systemctl", verb], timeout=60)
+        p = ctx.docker.exec(c, ["systemctl", verb], timeout=60, expect=None)
         r.check(f"systemctl {verb} exit 0", p.returncode == 0, p.output().strip())
         dt, st = ctx.docker.wait_booted(c, timeout=60)
         r.check(f"running after {verb}", st == "running", f"state {st}")
-        p = ctx.docker.exec(c, ["cat", "/proc/1/comm"], timeout=30)
+        p = ctx.docker.exec(c, ["cat", "/proc/1/comm"], timeout=30, expect=None)
         r.check(f"PID 1 is systemd after {verb}", p.stdout.strip() == "systemd", p.output().strip())
         failed = _failed_units(ctx, c)
         r.check(f"no failed units after {verb}", not failed, " ".join(failed) or "none")
@@ -237,7 +237,7 @@ def patched_zero_flags(ctx, img, r):
     r.check("systemctl --failed is empty", not failed, " ".join(failed) or "none")
     ctx.check_capeff(c, r)
     t0 = time.monotonic()
-    p = ctx.docker.cli(["restart", c.name], timeout=90)
+    p = ctx.docker.cli(["restart", c.name], timeout=90, expect=None)
     r.check("docker restart accepted", p.ok, p.output().strip())
     dt, st = ctx.docker.wait_booted(c, t0, timeout=90)
     r.check("running after docker restart", st == "running", f"state {st} after {dt:.2f}s")
@@ -252,7 +252,7 @@ def _wait_inactive(ctx, c, unit, tries=50):
     """Poll `systemctl is-active UNIT` (every 0.1 s) until it is no longer active: (ended, last answer)."""
     out = ""
     for _ in range(tries):
-        q = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30)
+        q = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30, expect=None)
         out = q.output().strip()
         if q.stdout.strip() != "active":
             return True, out
@@ -279,15 +279,15 @@ def patched_dynamicuser(ctx, img, r):
     if not c:
         return
     run = ["systemd-run", "--wait", "--pipe", "-q", "-p", "DynamicUser=yes", "-p", "StateDirectory=n2d-dyn"]
-    p = ctx.docker.exec(c, run + ["/bin/sh", "-c", "id -u; echo persisted > /var/lib/n2d-dyn/f"], timeout=60)
+    p = ctx.docker.exec(c, run + ["/bin/sh", "-c", "id -u; echo persisted > /var/lib/n2d-dyn/f"], timeout=60, expect=None)
     uid = p.stdout.strip().splitlines()[0] if p.stdout.strip() else ""
     r.check("DynamicUser=yes unit exits 0", p.returncode == 0, p.output().strip()[-300:])
     r.check("runs under a dynamic UID (61184–65519)", uid.isdigit() and 61184 <= int(uid) <= 65519, uid)
-    p = ctx.docker.exec(c, run + ["/bin/cat", "/var/lib/n2d-dyn/f"], timeout=60)
+    p = ctx.docker.exec(c, run + ["/bin/cat", "/var/lib/n2d-dyn/f"], timeout=60, expect=None)
     r.check("StateDirectory= content persists to the next run", p.stdout.strip() == "persisted",
             p.output().strip()[-300:])
     p = ctx.docker.exec(c, ["systemd-run", "--wait", "--pipe", "-q", "-p", "User=nobody", "-p",
-                            "SystemCallFilter=@system-service", "/bin/id", "-un"], timeout=60)
+                            "SystemCallFilter=@system-service", "/bin/id", "-un"], timeout=60, expect=None)
     r.check("User=nobody + SystemCallFilter= unit runs", p.returncode == 0 and p.stdout.strip() == "nobody",
             p.output().strip()[-300:])
     _finish(ctx, c, r)
@@ -300,17 +300,17 @@ def patched_scope(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
         return
-    p = ctx.docker.exec(c, ["systemd-run", "--scope", "-q", "/bin/echo", "in-scope"], timeout=60)
+    p = ctx.docker.exec(c, ["systemd-run", "--scope", "-q", "/bin/echo", "in-scope"], timeout=60, expect=None)
     r.check("systemd-run --scope echo → exit 0", p.returncode == 0 and "in-scope" in p.stdout,
             p.output().strip()[-300:])
     p = ctx.docker.exec(c, ["sh", "-c", "systemd-run --scope -q --unit n2d-sc sleep 2 & sleep 1; "
-                            "systemctl is-active n2d-sc.scope; wait"], timeout=60)
+                            "systemctl is-active n2d-sc.scope; wait"], timeout=60, expect=None)
     r.check("scope active while its process runs", p.stdout.strip().startswith("active"), p.output().strip())
     ended, state = _wait_inactive(ctx, c, "n2d-sc.scope")
     r.check("scope gone after its process exited", ended, state)
     # Across a daemon-reexec the scope's PIDs are deserialized and watched again.
     p = ctx.docker.exec(c, ["sh", "-c", "systemd-run --scope -q --unit n2d-sc2 sleep 3 & sleep 1; "
-                            "systemctl daemon-reexec; systemctl is-active n2d-sc2.scope; wait"], timeout=60)
+                            "systemctl daemon-reexec; systemctl is-active n2d-sc2.scope; wait"], timeout=60, expect=None)
     r.check("scope still active after daemon-reexec", p.stdout.strip().endswith("active"), p.output().strip())
     ended, state = _wait_inactive(ctx, c, "n2d-sc2.scope")
     r.check("scope gone after its process exited (after daemon-reexec)", ended, state)
@@ -326,13 +326,13 @@ def patched_session(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
         return
-    p = ctx.docker.exec(c, ["su", "-l", "root", "-c", "echo sid=$XDG_SESSION_ID rt=$XDG_RUNTIME_DIR"], timeout=60)
+    p = ctx.docker.exec(c, ["su", "-l", "root", "-c", "echo sid=$XDG_SESSION_ID rt=$XDG_RUNTIME_DIR"], timeout=60, expect=None)
     r.check("su -l root: XDG_SESSION_ID set", "sid=" in p.stdout and "sid= " not in p.stdout,
             p.output().strip()[-300:])
-    p = ctx.docker.exec(c, ["useradd", "-m", "n2duser"], timeout=30)
+    p = ctx.docker.exec(c, ["useradd", "-m", "n2duser"], timeout=30, expect=None)
     r.check("useradd n2duser", p.returncode == 0, p.output().strip())
     p = ctx.docker.exec(c, ["su", "-l", "n2duser", "-c",
-                            "systemctl --user is-system-running --wait"], timeout=90)
+                            "systemctl --user is-system-running --wait"], timeout=90, expect=None)
     r.check("su -l n2duser: systemctl --user is-system-running = running",
             p.stdout.strip().endswith("running"), p.output().strip()[-300:])
     failed = _failed_units(ctx, c)
@@ -348,16 +348,16 @@ def patched_forking_stop(ctx, img, r):
     if not c:
         return
     p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", "n2d-forky", "/bin/sh", "-c",
-                            "sleep 1001 & sleep 1002 & exec sleep 1003"], timeout=60)
+                            "sleep 1001 & sleep 1002 & exec sleep 1003"], timeout=60, expect=None)
     r.check("forking test service started", p.returncode == 0, p.output().strip())
     time.sleep(0.5)
-    before = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 100[123]"], timeout=30).stdout.strip()
+    before = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 100[123]"], timeout=30, expect=None).stdout.strip()
     r.check("3 processes before stop", before == "3", before)
-    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-forky"], timeout=60)
+    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-forky"], timeout=60, expect=None)
     r.check("systemctl stop exit 0", p.returncode == 0, p.output().strip())
     left = "?"
     for _ in range(30):
-        left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 100[123]"], timeout=30).stdout.strip()
+        left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 100[123]"], timeout=30, expect=None).stdout.strip()
         if left == "0":
             break
         time.sleep(0.1)
@@ -370,7 +370,7 @@ def _journal(ctx, c, *args, until=None, timeout=5.0) -> str:
     asynchronously) until until(output) holds or `timeout` seconds passed."""
     deadline = time.monotonic() + timeout
     while True:
-        out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", *args], timeout=30).stdout
+        out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", *args], timeout=30, expect=None).stdout
         if until is None or until(out) or time.monotonic() > deadline:
             return out
         time.sleep(0.2)
@@ -378,7 +378,7 @@ def _journal(ctx, c, *args, until=None, timeout=5.0) -> str:
 
 def _pid1_lines(ctx, c, unit) -> list:
     """Messages PID 1 logged about UNIT (journalctl -u matches UNIT= of PID 1's messages too)."""
-    out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "json", "-u", unit], timeout=30).stdout
+    out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "json", "-u", unit], timeout=30, expect=None).stdout
     entries = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
     return [e.get("MESSAGE", "") for e in entries if e.get("_PID") == "1"]
 
@@ -401,7 +401,7 @@ def patched_journal(ctx, img, r):
               f"{{ echo native-{tag}; sleep 3; }} | systemd-cat -t n2d-native & "
               f"sh -c '{{ echo child-{tag}; sleep 3; }} | logger -t n2d-child' & "
               "sleep 30")
-    p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", "n2d-logs", "/bin/sh", "-c", script], timeout=60)
+    p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", "n2d-logs", "/bin/sh", "-c", script], timeout=60, expect=None)
     r.check("test service started", p.returncode == 0, p.output().strip())
     out = _journal(ctx, c, "-u", "n2d-logs", until=lambda o: all(f"{k}-{tag}" in o for k in ("syslog", "native", "child")))
     pid1 = _pid1_lines(ctx, c, "n2d-logs")
@@ -410,9 +410,9 @@ def patched_journal(ctx, img, r):
     r.check("journalctl -u: syslog(3) message of the unit", f"syslog-{tag}" in out, out[-400:])
     r.check("journalctl -u: native-protocol message (systemd-cat)", f"native-{tag}" in out, out[-400:])
     r.check("journalctl -u: syslog message of a child process", f"child-{tag}" in out, out[-400:])
-    p = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "-n", "20", "n2d-logs"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "-n", "20", "n2d-logs"], timeout=30, expect=None)
     r.check("systemctl status shows the unit's log lines", f"syslog-{tag}" in p.stdout, p.output()[-400:])
-    ctx.docker.exec(c, ["systemctl", "stop", "n2d-logs"], timeout=60)
+    ctx.docker.exec(c, ["systemctl", "stop", "n2d-logs"], timeout=60, expect=None)
     _finish(ctx, c, r)
 
 
@@ -440,7 +440,7 @@ ExecStart=/bin/sh /run/n2d-forking.sh
 
 
 def _write(ctx, c, path, text):
-    return ctx.docker.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30)
+    return ctx.docker.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30, expect=None)
 
 
 @scenario("patched-pidfile", images=PATCHED, order=115,
@@ -454,20 +454,20 @@ def patched_pidfile(ctx, img, r):
         return
     ok = _write(ctx, c, "/run/n2d-forking.sh", FORKING_SCRIPT).returncode == 0
     ok = ok and _write(ctx, c, "/run/systemd/system/n2d-forking.service", FORKING_UNIT).returncode == 0
-    p = ctx.docker.exec(c, ["systemctl", "daemon-reload"], timeout=60)
+    p = ctx.docker.exec(c, ["systemctl", "daemon-reload"], timeout=60, expect=None)
     r.check("unit installed", ok and p.returncode == 0, p.output().strip())
-    p = ctx.docker.exec(c, ["systemctl", "start", "n2d-forking"], timeout=60)
+    p = ctx.docker.exec(c, ["systemctl", "start", "n2d-forking"], timeout=60, expect=None)
     r.check("systemctl start exit 0", p.returncode == 0, p.output().strip()[-400:])
-    p = ctx.docker.exec(c, ["systemctl", "show", "-p", "ActiveState,Result,MainPID", "n2d-forking"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "show", "-p", "ActiveState,Result,MainPID", "n2d-forking"], timeout=30, expect=None)
     props = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
     r.check("active, Result=success", props.get("ActiveState") == "active" and props.get("Result") == "success",
             p.stdout.strip())
-    pid = ctx.docker.exec(c, ["cat", "/run/n2d-forking/daemon.pid"], timeout=30).stdout.strip()
+    pid = ctx.docker.exec(c, ["cat", "/run/n2d-forking/daemon.pid"], timeout=30, expect=None).stdout.strip()
     r.check("MainPID is the PID file's PID", pid and props.get("MainPID") == pid,
             f"MainPID={props.get('MainPID')} file={pid}")
-    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-forking"], timeout=60)
+    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-forking"], timeout=60, expect=None)
     r.check("systemctl stop exit 0", p.returncode == 0, p.output().strip())
-    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[01]"], timeout=30).stdout.strip()
+    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[01]"], timeout=30, expect=None).stdout.strip()
     r.check("no process of the daemon left", left == "0", f"{left} left")
     r.evidence(_journal(ctx, c, "-u", "n2d-forking"), "journalctl -u n2d-forking")
 
@@ -475,15 +475,15 @@ def patched_pidfile(ctx, img, r):
     ok = _write(ctx, c, "/run/n2d-guess.sh", GUESS_SCRIPT).returncode == 0
     ok = ok and _write(ctx, c, "/run/systemd/system/n2d-guess.service", GUESS_UNIT).returncode == 0
     p = ctx.docker.exec(c, ["sh", "-c", "systemctl daemon-reload && systemctl start n2d-guess && sleep 1 && "
-                            "systemctl show -p ActiveState,MainPID n2d-guess && pgrep -x -f 'sleep 2002'"], timeout=60)
+                            "systemctl show -p ActiveState,MainPID n2d-guess && pgrep -x -f 'sleep 2002'"], timeout=60, expect=None)
     props = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
     daemon = p.stdout.split()[-1] if p.stdout.split() else ""
     r.check("forking unit without PIDFile= stays active", ok and props.get("ActiveState") == "active",
             p.output().strip()[-400:])
     r.check("its main PID is the daemonized process", daemon.isdigit() and props.get("MainPID") == daemon,
             f"MainPID={props.get('MainPID')} daemon={daemon}")
-    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-guess"], timeout=60)
-    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[23]"], timeout=30).stdout.strip()
+    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-guess"], timeout=60, expect=None)
+    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[23]"], timeout=30, expect=None).stdout.strip()
     r.check("stop leaves none of its processes", p.returncode == 0 and left == "0", f"{left} left")
     _finish(ctx, c, r)
 
@@ -514,9 +514,9 @@ def patched_namespaces(ctx, img, r):
                    "no cgroup namespace)")
             continue
         run = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", unit, "-p", prop, "-p", "User=nobody",
-                                  "/bin/sleep", "30"], timeout=60)
-        p = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30)
-        st = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "-n", "10", unit], timeout=30)
+                                  "/bin/sleep", "30"], timeout=60, expect=None)
+        p = ctx.docker.exec(c, ["systemctl", "is-active", unit], timeout=30, expect=None)
+        st = ctx.docker.exec(c, ["systemctl", "status", "--no-pager", "-n", "10", unit], timeout=30, expect=None)
         r.check(f"{prop}: unit active", p.stdout.strip() == "active",
                 (run.output().strip() + "\n" + st.output().strip())[-600:])
 
@@ -525,7 +525,7 @@ def patched_namespaces(ctx, img, r):
         out = _journal(ctx, c, "-u", unit, until=notices)
         r.check(f"{prop}: exactly one notice naming {named} in journalctl -u", len(notices(out)) == 1,
                 out.strip()[-400:])
-        ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60)
+        ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60, expect=None)
     _finish(ctx, c, r)
 
 

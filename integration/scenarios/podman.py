@@ -19,7 +19,7 @@ def podman_boot(ctx, img, r):
     r.check("boots to running", state == "running", f"state {state} after {r.boot_s:.2f}s")
     logs = pm.logs(c, tail=40)
     if state in BOOTED_STATES:
-        p = pm.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30)
+        p = pm.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
         r.extra["failed_units"] = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
         got = pm.capeff(c)
         extra = mask_names((got or 0) & ~DOCKER_DEFAULT_CAPEFF)

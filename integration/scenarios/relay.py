@@ -45,7 +45,7 @@ def exec_works(ctx, flags) -> bool:
 
 def container_pids(ctx, c) -> tuple:
     """(host PID of the container's PID 1, host PID of its first child — systemd in relay mode — or None)."""
-    p = ctx.docker.cli(["inspect", "--format", "{{.State.Pid}}", c.name], timeout=30)
+    p = ctx.docker.cli(["inspect", "--format", "{{.State.Pid}}", c.name], timeout=30, expect=None)
     try:
         init = int(p.stdout.strip())
         with open(f"/proc/{init}/task/{init}/children") as f:
@@ -58,9 +58,9 @@ def container_pids(ctx, c) -> tuple:
 def in_container(ctx, c, cmd, timeout=30):
     """`docker exec C CMD`, or where that cannot run, nsenter from the host into the same namespaces."""
     if exec_works(ctx, c.flags):
-        return ctx.docker.exec(c, cmd, timeout=timeout)
+        return ctx.docker.exec(c, cmd, timeout=timeout, expect=None)
     init, _ = container_pids(ctx, c)
-    return run(["nsenter", "-t", str(init or 0), "-a", "--"] + list(cmd), timeout=timeout)
+    return run(["nsenter", "-t", str(init or 0), "-a", "--"] + list(cmd), timeout=timeout, expect=None)
 
 
 def wait_booted(ctx, c, t0, timeout=90):
@@ -113,7 +113,7 @@ def exec_mode_failures(ctx, img, r, flags) -> list:
     c, t0 = ctx.docker.run_detached(img, flags, ["--relay=never"])
     dt, state = wait_booted(ctx, c, t0)
     failed = failed_units(ctx, c) if state in BOOTED_STATES else []
-    ctx.docker.cli(["kill", "-s", "KILL", c.name])
+    ctx.docker.cli(["kill", "-s", "KILL", c.name], expect=None)
     r.extra["exec_mode_state"] = state
     r.extra["exec_mode_failed_units"] = failed
     return failed
@@ -161,7 +161,7 @@ def timed_exit(ctx, c, action, timeout=60):
 
 
 def kill_term(ctx, c, r):
-    r.stop_s, r.exit_code = timed_exit(ctx, c, lambda: ctx.docker.cli(["kill", "-s", "TERM", c.name]))
+    r.stop_s, r.exit_code = timed_exit(ctx, c, lambda: ctx.docker.cli(["kill", "-s", "TERM", c.name], expect=None))
     r.check("docker kill -s TERM → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
     r.check(f"… within {STOP_LIMIT_S} s", r.stop_s < STOP_LIMIT_S, f"{r.stop_s:.2f}s")
 
@@ -217,7 +217,7 @@ def relay_exit_code(ctx, img, r):
         if state not in BOOTED_STATES:
             continue
         if verb.startswith("kill"):  # SIGINT = ctrl-alt-del.target = reboot, forwarded unchanged
-            dt, code = timed_exit(ctx, c, lambda: ctx.docker.cli(verb.split() + [c.name]))
+            dt, code = timed_exit(ctx, c, lambda: ctx.docker.cli(verb.split() + [c.name], expect=None))
             verb = "docker " + verb
         else:
             dt, code = timed_exit(ctx, c, lambda: in_container(ctx, c, ["systemctl"] + verb.split()))
@@ -268,7 +268,7 @@ def relay_not_patched(ctx, img, r):
     if state in BOOTED_STATES:
         p = in_container(ctx, c, ["cat", "/proc/1/comm"])
         r.check("PID 1 is systemd", p.stdout.strip() == "systemd", p.output().strip())
-    r.stop_s, r.exit_code = timed_exit(ctx, c, lambda: ctx.docker.cli(["kill", "-s", "TERM", c.name]))
+    r.stop_s, r.exit_code = timed_exit(ctx, c, lambda: ctx.docker.cli(["kill", "-s", "TERM", c.name], expect=None))
     # Exec mode under --privileged: systemd has CAP_SYS_BOOT, so its halt is a reboot(2) in the container's
     # PID namespace and the kernel kills it with SIGINT (exit 130); without CAP_SYS_BOOT it exits 0.
     r.check("docker kill -s TERM stops patched systemd (exit 0, or 130 = halt via reboot(2) under --privileged)",

@@ -30,7 +30,7 @@ def _wait(ctx, c, args=(), timeout=120, run_in=None):
     (Proc, parsed JSON or None, seconds)."""
     t0 = time.monotonic()
     cmd = ["nixos2docker", "wait", "--json"] + list(args)
-    p = run_in(ctx, c, cmd, timeout) if run_in else ctx.docker.exec(c, cmd, timeout=timeout)
+    p = run_in(ctx, c, cmd, timeout) if run_in else ctx.docker.exec(c, cmd, timeout=timeout, expect=None)
     dt = time.monotonic() - t0
     try:
         doc = json.loads(p.stdout)
@@ -50,14 +50,14 @@ def wait_boot(ctx, img, r):
     r.evidence(p.output(), "docker exec C nixos2docker wait --json")
     r.check("nixos2docker wait → exit 0", p.returncode == 0, f"exit {p.returncode}: {p.output().strip()[-300:]}")
     r.check("--json: one object, state running", bool(doc) and doc.get("state") == "running", p.stdout[-300:])
-    q = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30)
+    q = ctx.docker.exec(c, ["systemctl", "is-system-running"], timeout=30, expect=None)
     r.check("afterwards systemctl is-system-running = running", q.stdout.strip() == "running",
             q.output().strip())
     waited = doc.get("seconds") if doc else None
     r.extra.update({"wait_exec_s": round(dt, 3), "wait_reported_s": waited})
     # The same first call with systemctl, on a second container (what CI scripts do today).
     c2, t2 = ctx.docker.run_detached(img, img.boot_flags)
-    q = ctx.docker.exec(c2, ["systemctl", "is-system-running", "--wait"], timeout=60)
+    q = ctx.docker.exec(c2, ["systemctl", "is-system-running", "--wait"], timeout=60, expect=None)
     r.note(f"wait returned after {dt:.2f}s (it waited {waited}s); systemctl is-system-running --wait at the "
            f"same moment: exit {q.returncode} after {time.monotonic() - t2:.2f}s")
     r.evidence(q.output(), "contrast: docker exec C systemctl is-system-running --wait right after docker run -d")
@@ -70,10 +70,10 @@ def wait_boot(ctx, img, r):
               "`--timeout 0` right after `docker run` exits 24")
 def wait_failed_unit(ctx, img, r):
     c, t0 = ctx.docker.run_detached(img, img.boot_flags, args=FAIL_ARGS)
-    p = ctx.docker.exec(c, ["nixos2docker", "wait", "--timeout", "0"], timeout=30)
+    p = ctx.docker.exec(c, ["nixos2docker", "wait", "--timeout", "0"], timeout=30, expect=None)
     r.evidence(p.output(), "nixos2docker wait --timeout 0 right after docker run")
     early = p.returncode
-    p = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120)
+    p = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120, expect=None)
     r.boot_s = time.monotonic() - t0
     text = p.output()
     r.evidence(text, "docker exec C nixos2docker wait")
@@ -98,7 +98,7 @@ def wait_failed_unit(ctx, img, r):
 
 
 def _api_version(ctx) -> tuple:
-    p = ctx.docker.cli(["version", "--format", "{{.Server.APIVersion}}"], timeout=30)
+    p = ctx.docker.cli(["version", "--format", "{{.Server.APIVersion}}"], timeout=30, expect=None)
     try:
         return tuple(int(x) for x in p.stdout.strip().split("."))
     except ValueError:
@@ -111,7 +111,7 @@ def _api_version(ctx) -> tuple:
               "log says running")
 def wait_healthy(ctx, img, r):
     hc = ctx.profile["image"]["healthcheck"]
-    p = ctx.docker.cli(["image", "inspect", "--format", "{{json .Config.Healthcheck}}", img.tag], timeout=30)
+    p = ctx.docker.cli(["image", "inspect", "--format", "{{json .Config.Healthcheck}}", img.tag], timeout=30, expect=None)
     cfg = json.loads(p.stdout or "null") or {}
     r.evidence(p.stdout, "image Healthcheck")
     r.check("image HEALTHCHECK runs nixos2docker wait", "wait" in (cfg.get("Test") or []), p.stdout.strip())
@@ -123,7 +123,7 @@ def wait_healthy(ctx, img, r):
     else:
         r.note(f"engine API {'.'.join(map(str, api))} < 1.44: no StartInterval, first probe after the interval")
     c, t0 = ctx.docker.run_detached(img, img.boot_flags)
-    w = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120)
+    w = ctx.docker.exec(c, ["nixos2docker", "wait"], timeout=120, expect=None)
     t_running = time.monotonic()
     r.boot_s = t_running - t0
     r.check("wait → exit 0", w.returncode == 0, w.output().strip())

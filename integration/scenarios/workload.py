@@ -273,7 +273,7 @@ class Checker:
         self.evidence = evidence   # daemon -> list of text blocks (failure evidence)
 
     def sh(self, cmd: str, timeout: float = 30):
-        return self.ctx.docker.exec(self.c, ["sh", "-c", cmd], timeout=timeout)
+        return self.ctx.docker.exec(self.c, ["sh", "-c", cmd], timeout=timeout, expect=None)
 
     def record(self, daemon: str, check: str, ok: bool, detail: str) -> bool:
         self.rows.setdefault(daemon, {})[check] = (bool(ok), str(detail).strip()[:600])
@@ -283,7 +283,7 @@ class Checker:
         if "|" in d.unit:
             alternatives = d.unit.split("|")
             for u in alternatives:
-                p = self.ctx.docker.exec(self.c, ["systemctl", "show", "-p", "LoadState,Type", u], timeout=30)
+                p = self.ctx.docker.exec(self.c, ["systemctl", "show", "-p", "LoadState,Type", u], timeout=30, expect=None)
                 props = dict(ln.split("=", 1) for ln in p.stdout.splitlines() if "=" in ln)
                 if props.get("LoadState") == "loaded" and props.get("Type") != "oneshot":
                     return u
@@ -291,18 +291,18 @@ class Checker:
         if not any(ch in d.unit for ch in "*?["):
             return d.unit
         p = self.ctx.docker.exec(self.c, ["systemctl", "list-units", "--all", "--plain", "--no-legend",
-                                          "--full", d.unit], timeout=30)
+                                          "--full", d.unit], timeout=30, expect=None)
         names = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
         if not names:
             p = self.ctx.docker.exec(self.c, ["systemctl", "list-unit-files", "--plain", "--no-legend",
-                                              d.unit], timeout=30)
+                                              d.unit], timeout=30, expect=None)
             names = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
         return names[0] if names else d.unit
 
     def is_active(self, unit: str, wait: float = 10) -> tuple:
         deadline = time.monotonic() + wait
         while True:
-            p = self.ctx.docker.exec(self.c, ["systemctl", "is-active", unit], timeout=30)
+            p = self.ctx.docker.exec(self.c, ["systemctl", "is-active", unit], timeout=30, expect=None)
             state = p.stdout.strip() or p.output().strip()
             if state == "active" or time.monotonic() > deadline or state in ("failed", "inactive"):
                 return state == "active", state
@@ -321,7 +321,7 @@ class Checker:
 
     def processes(self, d: Daemon) -> list:
         """Processes of the daemon, read from /proc inside the container: 'pid user comm args'."""
-        p = self.ctx.docker.exec(self.c, ["ps", "-e", "-o", "pid=,user:32=,comm=,args="], timeout=30)
+        p = self.ctx.docker.exec(self.c, ["ps", "-e", "-o", "pid=,user:32=,comm=,args="], timeout=30, expect=None)
         out = []
         comm_re = re.compile(rf"^(?:{d.comm})$") if d.comm else None
         for ln in p.stdout.splitlines():
@@ -337,13 +337,13 @@ class Checker:
 
     def unit_evidence(self, d: Daemon, unit: str) -> str:
         p = self.ctx.docker.exec(self.c, ["systemctl", "status", "--no-pager", "--full", "-n", "15", unit],
-                                 timeout=30)
-        j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-n", "20", "-u", unit], timeout=30)
+                                 timeout=30, expect=None)
+        j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-n", "20", "-u", unit], timeout=30, expect=None)
         props = self.ctx.docker.exec(self.c, ["systemctl", "show", unit, "-p",
                                               "Result,ExecMainStatus,ExecMainCode,MainPID,User,DynamicUser,"
                                               "PrivateUsers,PrivateNetwork,PrivateTmp,PrivateDevices,"
                                               "ProtectSystem,ProtectHome,RestrictNamespaces,"
-                                              "SystemCallFilter,NoNewPrivileges,PIDFile,Type"], timeout=30)
+                                              "SystemCallFilter,NoNewPrivileges,PIDFile,Type"], timeout=30, expect=None)
         g = self.sh(f"journalctl --no-pager -b -o cat | grep -F -e '{unit}' | tail -n 15", timeout=30)
         return (f"$ systemctl status {unit}\n{p.output().rstrip()}\n"
                 f"$ journalctl -u {unit} -n 20\n{j.output().rstrip()}\n"
@@ -362,14 +362,14 @@ class Checker:
             act, state = self.is_active(unit)
             ok, detail = ok and act, f"{detail}; {unit}: {state}"
         bad |= not self.record(d.name, "request", ok, detail)
-        p = self.ctx.docker.exec(self.c, ["systemctl", "restart", unit], timeout=90)
+        p = self.ctx.docker.exec(self.c, ["systemctl", "restart", unit], timeout=90, expect=None)
         act, state = self.is_active(unit)
         answered, detail = self.request(d) if act else (False, "not active")
         bad |= not self.record(d.name, "restart", p.returncode == 0 and act and answered,
                                f"restart exit {p.returncode} {p.output().strip()[:200]}; {state}; {detail}")
         # -o short-unix: "TIME HOST IDENT[PID]: MESSAGE"; PID 1's own lines about the unit count too
         j = self.ctx.docker.exec(self.c, ["journalctl", "--no-pager", "-q", "-o", "short-unix", "-u", unit],
-                                 timeout=30)
+                                 timeout=30, expect=None)
         lines = [ln for ln in j.stdout.splitlines() if ln.strip()]
         own = [ln for ln in lines if len(ln.split(None, 3)) > 2 and not ln.split(None, 3)[2].endswith("[1]:")]
         bad |= not self.record(d.name, "journal", bool(lines),
@@ -378,7 +378,7 @@ class Checker:
                                + (f", last: {lines[-1][:150]}" if lines else f": {j.output().strip()[:200]}"))
         if bad:
             self.evidence.setdefault(d.name, []).append(self.unit_evidence(d, unit))
-        p = self.ctx.docker.exec(self.c, ["systemctl", "stop", unit, *d.also_stop], timeout=90)
+        p = self.ctx.docker.exec(self.c, ["systemctl", "stop", unit, *d.also_stop], timeout=90, expect=None)
         left = self.processes(d)
         for _ in range(50):
             if not left:
@@ -408,7 +408,7 @@ def run_mode(ctx, mode: Mode, img, r) -> dict:
                 ck.record(d.name, name, False, f"not booted ({state})")
         res["rows"] = {k: {n: list(v) for n, v in row.items()} for k, row in ck.rows.items()}
         return res
-    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
     res["failed_units"] = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
     ck.record(SYSTEM_ROW, "running", state == "running",
               f"{state} after {res['boot_s']}s; failed units: {' '.join(res['failed_units']) or 'none'}")

@@ -22,16 +22,16 @@ DOCKER28 = ["docker28", "docker28-crun"]
 def _cgroup_facts(ctx, c, r, label: str) -> dict:
     """Where PID 1 and journald live, and whether the cgroup fs is writable, as the container sees it."""
     out = {}
-    p = ctx.docker.exec(c, ["cat", "/proc/1/cgroup"], timeout=30)
+    p = ctx.docker.exec(c, ["cat", "/proc/1/cgroup"], timeout=30, expect=None)
     # the unified ("0::") line; a hybrid host also lists its v1 hierarchies there
     out["pid1_cgroup"] = next((ln for ln in p.stdout.splitlines() if ln.startswith("0::")), p.stdout.strip())
-    p = ctx.docker.exec(c, ["systemctl", "show", "-P", "ControlGroup", "systemd-journald.service"], timeout=30)
+    p = ctx.docker.exec(c, ["systemctl", "show", "-P", "ControlGroup", "systemd-journald.service"], timeout=30, expect=None)
     out["journald_cgroup"] = p.stdout.strip()
-    p = ctx.docker.exec(c, ["sh", "-c", "grep -E ' /sys/fs/cgroup ' /proc/self/mountinfo"], timeout=30)
+    p = ctx.docker.exec(c, ["sh", "-c", "grep -E ' /sys/fs/cgroup ' /proc/self/mountinfo"], timeout=30, expect=None)
     out["cgroup_mount"] = p.stdout.strip()
     p = ctx.docker.exec(c, ["sh", "-c", "pid=$(systemctl show -P MainPID systemd-journald.service); "
                             "cat /sys/fs/cgroup$(systemctl show -P ControlGroup systemd-journald.service)"
-                            "/cgroup.procs 2>&1; echo main=$pid"], timeout=30)
+                            "/cgroup.procs 2>&1; echo main=$pid"], timeout=30, expect=None)
     out["journald_procs"] = p.stdout.strip()
     r.extra[f"cgroups_{label}"] = out
     return out
@@ -40,7 +40,7 @@ def _cgroup_facts(ctx, c, r, label: str) -> dict:
 def _kill_term(ctx, r, c, label: str, wait_s: float = 8.0):
     """`docker kill -s TERM` (what Kubernetes sends); returns (exited, exit code or None, seconds)."""
     t0 = time.monotonic()
-    p = ctx.docker.cli(["kill", "-s", "TERM", c.name], timeout=30)
+    p = ctx.docker.cli(["kill", "-s", "TERM", c.name], timeout=30, expect=None)
     r.check(f"docker kill -s TERM accepted ({label})", p.ok, p.output().strip())
     code = ctx.docker.wait_exit(c, timeout=wait_s)
     return code is not None, code, time.monotonic() - t0
@@ -53,7 +53,7 @@ def _kill_term(ctx, r, c, label: str, wait_s: float = 8.0):
               "systemd re-executes and keeps running (recorded), so SIGTERM-only stops need the grace period")
 def wcg_stock(ctx, img, r):
     flags = ctx.TMPFS_FLAGS + WCG
-    p = ctx.docker.run_once(img, flags, ["doctor"], timeout=60)
+    p = ctx.docker.run_once(img, flags, ["doctor"], timeout=60, expect=None)
     r.evidence(p.output(), "doctor with writable-cgroups")
     r.check("doctor with writable-cgroups exits 0 (boots)", p.returncode == 0, f"exit {p.returncode}")
     r.check("doctor sees a writable cgroup2 in a private namespace",
@@ -65,7 +65,7 @@ def wcg_stock(ctx, img, r):
     if state not in BOOTED_STATES:
         return
     ctx.check_capeff(c, r)
-    pc = ctx.docker.exec(c, ["cat", "/proc/1/comm"], timeout=30)
+    pc = ctx.docker.exec(c, ["cat", "/proc/1/comm"], timeout=30, expect=None)
     r.check("PID 1 is systemd (exec, not the relay)", pc.stdout.strip() == "systemd", pc.output().strip())
     facts = _cgroup_facts(ctx, c, r, "stock")
     r.check("PID 1 in its own init.scope (systemd made cgroups)", facts["pid1_cgroup"] == "0::/init.scope",

@@ -349,3 +349,23 @@ class CrunHostcgroupTest(unittest.TestCase):
         full = {"pids": {"limit": 10}, "blockIO": {}}
         mod["strip"](full, {"pids", "io"})
         self.assertEqual(sorted(full), ["blockIO", "pids"])  # nothing removed where controllers exist
+
+
+class RunExpectsExitCode(unittest.TestCase):
+    """util.run asserts exit 0 unless the caller names another code, or None for any."""
+
+    def test_default_expects_zero(self):
+        from harness.util import HarnessError, run
+        self.assertTrue(run(["true"], timeout=10).ok)
+        with self.assertRaises(HarnessError) as e:
+            run(["false"], timeout=10)
+        self.assertIn("expected exit 0", str(e.exception))
+
+    def test_named_code_and_none(self):
+        from harness.util import HarnessError, run
+        self.assertEqual(run(["false"], timeout=10, expect=1).returncode, 1)
+        self.assertEqual(run(["false"], timeout=10, expect=None).returncode, 1)
+        with self.assertRaises(HarnessError):
+            run(["true"], timeout=10, expect=1)
+        with self.assertRaises(HarnessError):
+            run(["sleep", "5"], timeout=0.2)  # a timeout is never exit 0
