@@ -232,6 +232,14 @@ class WorkloadTest(unittest.TestCase):
         for kind in ("sid-workload", "trixie-workload", "sid-workload-patched", "trixie-workload-patched"):
             self.assertEqual(registry.IMAGE_KINDS[kind].packages, pk)
 
+    def test_default_instances_are_instances(self):
+        from scenarios import workload
+        sc = registry.SCENARIOS["workload"]
+        self.assertTrue(workload.DEFAULT_KINDS)
+        for kind in workload.DEFAULT_KINDS:
+            self.assertIn(kind, sc.images)
+            self.assertTrue(sc.by_default(kind))
+
     def test_engine_missing(self):
         from scenarios import workload
         from types import SimpleNamespace as NS
