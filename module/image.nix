@@ -26,7 +26,7 @@ let
 
   toplevel = config.system.build.toplevel;
 
-  # The init's config file (schema: /work/contracts.md, "Config file").
+  # The init's config file (schema: README.md, "Config file"; src/config.rs).
   initConfig = pkgs.writeText "nixos2docker-config.json" (
     builtins.toJSON {
       # Stage 2 runs the activation script (users, /etc, wrappers, /run/current-system), then execs systemd.

@@ -37,7 +37,7 @@ VARIANT = "minbase"
 DEFAULT_PACKAGES = ["systemd", "dbus", "procps"]
 DPKG_EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*"]
 APT_OPTS = ['Acquire::Check-Valid-Until "false"', 'Acquire::Retries "3"']
-SUITE_SYSTEMD = {"sid": "262.1", "trixie": "257.13"}  # what the issue expects; reported, not asserted
+SUITE_SYSTEMD = {"sid": "262.1", "trixie": "257.13"}  # the versions expected; reported, not asserted
 
 TMPFS_FLAGS = ["--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp"]
 STOCK_RW_FLAGS = ["--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]

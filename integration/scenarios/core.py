@@ -1,4 +1,4 @@
-"""The built-in scenarios of issue 3 (stock Debian systemd; most also work on patched kinds)."""
+"""The core scenarios (stock Debian systemd; most also work on patched kinds)."""
 
 from __future__ import annotations
 

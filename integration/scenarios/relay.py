@@ -1,4 +1,4 @@
-"""Relay mode (issue 6, src/relay.rs): stock systemd as PID 1 of a nested PID namespace.
+"""Relay mode (src/relay.rs): stock systemd as PID 1 of a nested PID namespace.
 
 The init relays when systemd is stock and the container has CAP_SYS_ADMIN (default --relay=auto): it
 stays PID 1 of the container, translates SIGTERM → SIGRTMIN+3 and exits with systemd's status.

@@ -1,5 +1,5 @@
 //! `nixos2docker inspect PATH [--json]`: read a docker-archive or an OCI image layout and say whether (and how)
-//! it will boot, with a remedy per finding and the minimal `docker run` line (issue 7).
+//! it will boot, with a remedy per finding and the minimal `docker run` line.
 //!
 //! PATH is a docker-archive (`docker save`, nixpkgs dockerTools: `manifest.json` + config + layer tars, the whole
 //! plain or gzip-compressed, layers plain or gzip-compressed) or an OCI image layout (a directory, or a tar of

@@ -154,7 +154,33 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(s, "env:          {}", if r.env.is_empty() { none() } else { r.env.join("\n              ") });
     let _ = writeln!(s, "stop signal:  {}", r.stop_signal.clone().unwrap_or_else(|| "(not set: SIGTERM)".into()));
     let _ = writeln!(s, "volumes:      {}", if r.volumes.is_empty() { none() } else { r.volumes.join(" ") });
-    let hc = match &r.healthcheck {
+    let hc = healthcheck_text(r);
+    let _ = writeln!(s, "healthcheck:  {hc}");
+    let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(s, "labels:       {}", if labels.is_empty() { none() } else { labels.join("\n              ") });
+    let _ =
+        writeln!(s, "ports:        {}", if r.exposed_ports.is_empty() { none() } else { r.exposed_ports.join(" ") });
+    write_layers(&mut s, r);
+    if let Some(p) = &r.boot.systemd_path {
+        let v = r.boot.systemd_version.map_or("unknown version".into(), |v| format!("version {v}"));
+        let patched = match r.boot.patched {
+            Some(true) => format!("patched ({})", r.boot.patch_series.as_deref().unwrap_or("per config")),
+            Some(false) => "stock".into(),
+            None => "patched: unknown".into(),
+        };
+        let _ = writeln!(s, "systemd:      {p}, {v}, {patched}");
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "note:         {n}");
+    }
+    write_findings_and_verdict(&mut s, r);
+    s
+}
+
+/// The Healthcheck line's value.
+fn healthcheck_text(r: &Report) -> String {
+    let none = || "(none)".to_string();
+    match &r.healthcheck {
         Some(h) if h.test.as_ref().is_some_and(|t| !t.is_empty()) => format!(
             "{} (interval {}, timeout {}, start period {}, retries {})",
             h.test.clone().unwrap_or_default().join(" "),
@@ -164,12 +190,11 @@ pub fn text(r: &Report) -> String {
             h.retries.map_or("default".into(), |n| n.to_string())
         ),
         _ => none(),
-    };
-    let _ = writeln!(s, "healthcheck:  {hc}");
-    let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(s, "labels:       {}", if labels.is_empty() { none() } else { labels.join("\n              ") });
-    let _ =
-        writeln!(s, "ports:        {}", if r.exposed_ports.is_empty() { none() } else { r.exposed_ports.join(" ") });
+    }
+}
+
+/// The layer count and sizes, then one line per layer.
+fn write_layers(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
         "layers:       {} ({} stored, {} uncompressed, {} paths)",
@@ -189,18 +214,10 @@ pub fn text(r: &Report) -> String {
             l.compression
         );
     }
-    if let Some(p) = &r.boot.systemd_path {
-        let v = r.boot.systemd_version.map_or("unknown version".into(), |v| format!("version {v}"));
-        let patched = match r.boot.patched {
-            Some(true) => format!("patched ({})", r.boot.patch_series.as_deref().unwrap_or("per config")),
-            Some(false) => "stock".into(),
-            None => "patched: unknown".into(),
-        };
-        let _ = writeln!(s, "systemd:      {p}, {v}, {patched}");
-    }
-    for n in &r.notes {
-        let _ = writeln!(s, "note:         {n}");
-    }
+}
+
+/// Every finding with its fix, then the verdict and the commands that boot the image.
+fn write_findings_and_verdict(s: &mut String, r: &Report) {
     let _ = writeln!(s);
     let _ = writeln!(s, "findings:");
     for f in &r.findings {
@@ -220,7 +237,6 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(s, "  {}", r.docker_load);
     let _ = writeln!(s, "  {}", r.docker_run);
-    s
 }
 
 #[cfg(test)]
