@@ -383,8 +383,8 @@ fn accepted_by(child: Pid, signal: i32) -> bool {
 pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
 /// The relay's stand-in for it, served from inside systemd's PID namespace (see `proxy_main`).
 pub const PROXY_SOCKET: &str = "/run/nixos2docker/systemd-private";
-const COVER_POLL: Duration = Duration::from_millis(50);
-const COVER_LIMIT: Duration = Duration::from_secs(300);
+const PROXY_BIND_POLL: Duration = Duration::from_millis(50);
+const PROXY_BIND_LIMIT: Duration = Duration::from_secs(300);
 
 const PROXY_NAME: &str = "systemd-private";
 
@@ -507,17 +507,17 @@ fn peer_uid(sock: &std::os::unix::net::UnixStream) -> Option<u32> {
 /// Points [`PRIVATE_SOCKET`] at the proxy in the container's mount namespace (where `docker exec` lands) once
 /// systemd has created it, by bind-mounting [`PROXY_SOCKET`] over it there. systemd's mount namespace is
 /// private, so systemd, its services and the proxy keep the real socket.
-struct Cover {
+struct ProxySocketBind {
     pending: bool,
 }
 
-impl Cover {
+impl ProxySocketBind {
     fn poll(&mut self, since: Instant) {
         if !self.pending {
             return;
         }
         let Ok(target) = socket_at("run/systemd", "private") else {
-            if since.elapsed() > COVER_LIMIT {
+            if since.elapsed() > PROXY_BIND_LIMIT {
                 self.pending = false;
                 log::warn!("relay: {PRIVATE_SOCKET} did not appear; systemctl in docker exec will not work");
             }
@@ -559,11 +559,11 @@ fn supervise(child: Pid, proxy: bool, all: &libc::sigset_t) -> u8 {
     let started = Instant::now();
     let own_pid = std::process::id() as i32;
     let mut held: Vec<(i32, i32)> = Vec::new(); // (received, to send)
-    let mut cover = Cover { pending: proxy };
+    let mut proxy_bind = ProxySocketBind { pending: proxy };
     loop {
-        let timeout = match (held.is_empty(), cover.pending) {
+        let timeout = match (held.is_empty(), proxy_bind.pending) {
             (false, _) => Some(HOLD_POLL),
-            (true, true) => Some(COVER_POLL),
+            (true, true) => Some(PROXY_BIND_POLL),
             (true, false) => None,
         };
         if let Some((sig, code, sender)) = next_signal(all, timeout) {
@@ -599,7 +599,7 @@ fn supervise(child: Pid, proxy: bool, all: &libc::sigset_t) -> u8 {
             }
             false
         });
-        cover.poll(started);
+        proxy_bind.poll(started);
     }
 }
 
