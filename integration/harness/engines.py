@@ -341,18 +341,19 @@ class EngineState:
             self.lock_fd = None
 
 
-class RootDockerDaemon:
-    """dockerd from an engine root (Daemon's interface: ensure, stop, env, info, summary, prefix)."""
+class _NamespacedEngine:
+    """What the two engines that live in a namespace of their own share: the namespace (its holder
+    process, and the nsenter prefix of every engine command), the engine's locked state dir, and
+    releasing both."""
 
     private = True
+    stop_timeout: float = 30            # seconds the namespace's processes get before SIGKILL
 
-    def __init__(self, ctx, spec: EngineSpec, start_timeout: float = 90):
-        self.ctx, self.spec, self.start_timeout = ctx, spec, start_timeout
+    def __init__(self, ctx, spec: EngineSpec):
+        self.ctx, self.spec = ctx, spec
         self.ns: Namespace | None = None
         self.state: EngineState | None = None
         self.info: dict = {}
-        self.env = dict(os.environ)
-        self.docker_bin = "docker"
         self.root = None
 
     @property
@@ -363,9 +364,34 @@ class RootDockerDaemon:
     def prefix(self) -> list:
         return self.ns.prefix if self.ns else []
 
-    def ensure(self) -> None:
+    def _require_namespaces(self) -> None:
         if not is_root() or not which("unshare") or not which("nsenter"):
             raise Skip(f"engine {self.spec.name} needs root, unshare and nsenter")
+
+    def stop(self) -> None:
+        if self.ns is not None:
+            self._log_stop()
+            self.ns.stop(timeout=self.stop_timeout)
+            self.ns = None
+        if self.state is not None:
+            self.state.release()
+            self.state = None
+
+    def _log_stop(self) -> None:
+        pass
+
+
+class RootDockerDaemon(_NamespacedEngine):
+    """dockerd from an engine root (Daemon's interface: ensure, stop, env, info, summary, prefix)."""
+
+    def __init__(self, ctx, spec: EngineSpec, start_timeout: float = 90):
+        super().__init__(ctx, spec)
+        self.start_timeout = start_timeout
+        self.env = dict(os.environ)
+        self.docker_bin = "docker"
+
+    def ensure(self) -> None:
+        self._require_namespaces()
         self.root = self.spec.root.ensure(self.ctx.cache_dir, self.ctx.apt_install)
         self.state = EngineState(self.ctx, self.spec)
         d = self.state.dir
@@ -401,14 +427,8 @@ class RootDockerDaemon:
         if str(self.info.get("CgroupVersion")) != "2":
             raise HarnessError(f"{self.spec.name}: dockerd reports cgroup version {self.info.get('CgroupVersion')}")
 
-    def stop(self) -> None:
-        if self.ns is not None:
-            log(f"stopping {self.spec.name} (pid {self.ns.pid})")
-            self.ns.stop()
-            self.ns = None
-        if self.state is not None:
-            self.state.release()
-            self.state = None
+    def _log_stop(self) -> None:
+        log(f"stopping {self.spec.name} (pid {self.ns.pid})")
 
     def summary(self) -> dict:
         i = self.info or {}
@@ -430,30 +450,14 @@ class RootDockerDaemon:
         }
 
 
-class PodmanNamespace:
+class PodmanNamespace(_NamespacedEngine):
     """A holder process in a namespace with cgroup2 (pivoted into the engine root, if any): podman has
     no daemon, each podman command enters the namespace."""
 
-    private = True
-
-    def __init__(self, ctx, spec: EngineSpec):
-        self.ctx, self.spec = ctx, spec
-        self.ns: Namespace | None = None
-        self.state: EngineState | None = None
-        self.root = None
-        self.info: dict = {}
-
-    @property
-    def proc(self):
-        return self.ns.proc if self.ns else None
-
-    @property
-    def prefix(self) -> list:
-        return self.ns.prefix if self.ns else []
+    stop_timeout = 5
 
     def ensure(self) -> None:
-        if not is_root() or not which("unshare") or not which("nsenter"):
-            raise Skip(f"engine {self.spec.name} needs root, unshare and nsenter")
+        self._require_namespaces()
         if self.spec.root is not None:
             self.root = self.spec.root.ensure(self.ctx.cache_dir, self.ctx.apt_install)
         elif not which("podman"):
@@ -474,14 +478,6 @@ class PodmanNamespace:
             time.sleep(0.1)
         raise HarnessError(f"{self.spec.name}: the engine namespace did not come up; see "
                            f"{self.ns.logfile}\n{tail_file(self.ns.logfile)}")
-
-    def stop(self) -> None:
-        if self.ns is not None:
-            self.ns.stop(timeout=5)
-            self.ns = None
-        if self.state is not None:
-            self.state.release()
-            self.state = None
 
 
 @dataclass
