@@ -9,38 +9,23 @@ states, exit codes and log contents.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 
 from harness.docker import BOOTED_STATES
-from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, command_overlay
+from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, command_overlay, patched_versions
 from harness.registry import ImageKind, add_images, register_image_kind, scenario
-
-
-def _versions() -> list:
-    """(version, suite, kind) of every line of patches/versions: the systemd versions that carry a patch
-    series, the Debian suite each is built for and installed over, and the image kind that boots it."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        "patches", "versions")
-    rows = []
-    with open(path) as f:
-        for line in f:
-            cols = line.split()
-            if cols and not cols[0].startswith("#"):
-                rows.append((cols[0], cols[2], cols[3]))
-    return rows
 
 
 # One image kind per patched systemd version: the suite's root filesystem + `patches/build --version V`.
 # sid-patched (v262, the default of patches/build) is the harness's built-in contract hook.
-for _version, _suite, _kind in _versions():
+for _version, _suite, _kind in patched_versions():
     if _kind not in IMAGE_KINDS:
         register_image_kind(ImageKind(
             name=_kind, suite=_suite, overlays=[command_overlay(["patches/build", "--version", _version])],
             patched=True, description=f"Debian {_suite} + systemd {_version} with patches/v{_version.split('.')[0]}"))
-PATCHED = tuple(kind for _, _, kind in _versions())
-MAJOR = {kind: int(version.split(".")[0]) for version, _, kind in _versions()}
+PATCHED = tuple(kind for _, _, kind in patched_versions())
+MAJOR = {kind: int(version.split(".")[0]) for version, _, kind in patched_versions()}
 
 # sid-patched plus libpam-systemd, so that `su -l` registers a logind session (patched-session).
 register_image_kind(ImageKind(
@@ -446,8 +431,9 @@ def _write(ctx, c, path, text):
 @scenario("patched-pidfile", images=PATCHED, order=115,
           doc="a Type=forking unit whose daemon writes its PID file as its service user (PostgreSQL's "
               "way) is active with that main PID (not Result: protocol); one without PIDFile= whose daemon "
-              "cleans its environment (postfix's way) stays active with a guessed main PID; `systemctl stop` "
-              "leaves none of their processes")
+              "cleans its environment (postfix's way) stays active with a guessed main PID, also with "
+              "GuessMainPID=no (bookworm's postfix@.service; one notice); `systemctl stop` leaves none of their "
+              "processes")
 def patched_pidfile(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
@@ -471,20 +457,29 @@ def patched_pidfile(ctx, img, r):
     r.check("no process of the daemon left", left == "0", f"{left} left")
     r.evidence(_journal(ctx, c, "-u", "n2d-forking"), "journalctl -u n2d-forking")
 
-    # Type=forking without PIDFile=: the main PID is guessed, the unit stays active, stop stops it all.
+    # Type=forking without PIDFile=: the main PID is guessed, the unit stays active, stop stops it all; the
+    # same with GuessMainPID=no (Debian bookworm's postfix@.service), which only a cgroup could honour: the
+    # guess is made anyway, with one notice naming the option.
     ok = _write(ctx, c, "/run/n2d-guess.sh", GUESS_SCRIPT).returncode == 0
-    ok = ok and _write(ctx, c, "/run/systemd/system/n2d-guess.service", GUESS_UNIT).returncode == 0
-    p = ctx.docker.exec(c, ["sh", "-c", "systemctl daemon-reload && systemctl start n2d-guess && sleep 1 && "
-                            "systemctl show -p ActiveState,MainPID n2d-guess && pgrep -x -f 'sleep 2002'"], timeout=60, expect=None)
-    props = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
-    daemon = p.stdout.split()[-1] if p.stdout.split() else ""
-    r.check("forking unit without PIDFile= stays active", ok and props.get("ActiveState") == "active",
-            p.output().strip()[-400:])
-    r.check("its main PID is the daemonized process", daemon.isdigit() and props.get("MainPID") == daemon,
-            f"MainPID={props.get('MainPID')} daemon={daemon}")
-    p = ctx.docker.exec(c, ["systemctl", "stop", "n2d-guess"], timeout=60, expect=None)
-    left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[23]"], timeout=30, expect=None).stdout.strip()
-    r.check("stop leaves none of its processes", p.returncode == 0 and left == "0", f"{left} left")
+    for unit, extra in (("n2d-guess", ""), ("n2d-guess-no", "GuessMainPID=no\n")):
+        what = "forking unit without PIDFile=" + (" and with GuessMainPID=no" if extra else "")
+        ok = ok and _write(ctx, c, f"/run/systemd/system/{unit}.service", GUESS_UNIT + extra).returncode == 0
+        p = ctx.docker.exec(c, ["sh", "-c", f"systemctl daemon-reload && systemctl start {unit} && sleep 1 && "
+                                f"systemctl show -p ActiveState,MainPID {unit} && pgrep -x -f 'sleep 2002'"],
+                            timeout=60, expect=None)
+        props = dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
+        daemon = p.stdout.split()[-1] if p.stdout.split() else ""
+        r.check(f"{what}: stays active", ok and props.get("ActiveState") == "active", p.output().strip()[-400:])
+        r.check(f"{what}: its main PID is the daemonized process", daemon.isdigit() and props.get("MainPID") == daemon,
+                f"MainPID={props.get('MainPID')} daemon={daemon}")
+        if extra:
+            def notices(out):
+                return [ln for ln in out.splitlines() if "GuessMainPID=no configured, but" in ln]
+            out = _journal(ctx, c, "-u", unit, until=notices)
+            r.check(f"{what}: one notice naming GuessMainPID=no", len(notices(out)) == 1, out.strip()[-400:])
+        p = ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60, expect=None)
+        left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[23]"], timeout=30, expect=None).stdout.strip()
+        r.check(f"{what}: stop leaves none of its processes", p.returncode == 0 and left == "0", f"{left} left")
     _finish(ctx, c, r)
 
 
