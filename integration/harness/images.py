@@ -31,13 +31,15 @@ from dataclasses import dataclass
 from .registry import IMAGE_KINDS, ImageKind, register_image_kind
 from .util import HarnessError, Skip, log, run_streaming, tail_file, which
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE_VERSION = 1
 MIRROR = os.environ.get("NIXOS2DOCKER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 VARIANT = "minbase"
 DEFAULT_PACKAGES = ["systemd", "dbus", "procps"]
 DPKG_EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*"]
 APT_OPTS = ['Acquire::Check-Valid-Until "false"', 'Acquire::Retries "3"']
-SUITE_SYSTEMD = {"sid": "262.1", "trixie": "257.13"}  # the versions expected; reported, not asserted
+# the stock systemd each suite ships (reported, not asserted)
+SUITE_SYSTEMD = {"sid": "262.1", "trixie": "257.13", "bookworm": "252.39"}
 
 TMPFS_FLAGS = ["--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp"]
 STOCK_RW_FLAGS = ["--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
@@ -117,6 +119,18 @@ def command_overlay(cmd, timeout: float = 3600):
 
     provide.__name__ = f"command_overlay({' '.join(cmd)})"
     return provide
+
+
+def patched_versions() -> list:
+    """(version, suite, kind) of every line of patches/versions: the systemd versions that carry a patch
+    series, the Debian suite each is built for and installed over, and the image kind that boots it."""
+    rows = []
+    with open(os.path.join(REPO, "patches", "versions")) as f:
+        for line in f:
+            cols = line.split()
+            if cols and not cols[0].startswith("#"):
+                rows.append((cols[0], cols[2], cols[3]))
+    return rows
 
 
 # Built-in kinds -----------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The workload proof: a Debian system with the daemons people containerize, checked daemon by daemon.
 
-Image kinds ``sid-workload`` / ``trixie-workload`` (stock systemd 262 / 257) and ``sid-workload-patched`` /
-``trixie-workload-patched`` (the same + patches/build's systemd): the root filesystem is mmdebstrap's
+One instance per patched systemd version (patches/versions): image kinds ``sid-workload`` /
+``trixie-workload`` / ``bookworm-workload`` (stock systemd 262 / 257 / 252) with their ``-patched`` twins
+(the same + ``patches/build --version V``), and ``trixie-261-workload-patched`` (261.2 over trixie; no
+stock twin, see INSTANCES).  The root filesystem is mmdebstrap's
 minbase with the packages of ``integration/workload/packages`` (cached by its inputs like every kind), the
 configuration is the file tree ``integration/workload/rootfs/`` laid over it as an overlay tarball (so a
 configuration change never re-runs mmdebstrap).  Every daemon answers on loopback: the harness runs
@@ -34,7 +36,8 @@ import time
 from dataclasses import dataclass
 
 from harness.docker import BOOTED_STATES
-from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, STOCK_RW_FLAGS, TMPFS_FLAGS
+from harness.images import (DEFAULT_PACKAGES, STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, command_overlay,
+                            patched_versions)
 from harness.registry import ImageKind, register_image_kind, scenario
 from harness.util import HarnessError, Skip
 
@@ -42,9 +45,6 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # integratio
 WORKLOAD_DIR = os.path.join(HERE, "workload")
 
 CHECKS = ("active", "request", "restart", "journal", "stop")
-# The instances integration/run (and so integration/test-all) runs without naming the scenario: those
-# whose "ours" mode passes every check; the others run when named (integration/run workload).
-DEFAULT_KINDS = ["sid-workload", "trixie-workload"]
 SYSTEM_ROW = "system"  # the row of `systemctl is-system-running`
 
 
@@ -130,14 +130,33 @@ def config_overlay(ctx) -> str:
 
 config_overlay.__name__ = "workload configuration (integration/workload/rootfs)"
 
-for _suite, _systemd in (("sid", "262"), ("trixie", "257")):
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+# One instance per line of patches/versions (every patched systemd runs the workload).  Where the suite's
+# own systemd is the same major as the patched version (sid 262, trixie 257, bookworm 252), the instance's
+# image is the stock one: the baselines run on it and "ours" on its -patched twin.  Where it is not (261.2
+# installed over trixie, whose systemd is 257), the instance's image is the patched one and the baselines
+# are not run: they would repeat the trixie instance's stock 257 under another name.
+INSTANCES: list = []
+VERSION_OF: dict = {}   # patched workload kind -> the systemd version its PID 1 must report
+for _version, _suite, _pkind in patched_versions():
+    _stem = _pkind.removesuffix("-patched")
+    VERSION_OF[f"{_stem}-workload-patched"] = _version
+    _stock = f"{_suite}-workload"
     register_image_kind(ImageKind(
-        name=f"{_suite}-workload", suite=_suite, packages=workload_packages(), overlays=[config_overlay],
-        description=f"Debian {_suite} + the workload daemons (integration/workload), stock systemd {_systemd}"))
-    register_image_kind(ImageKind(
-        name=f"{_suite}-workload-patched", suite=_suite, packages=workload_packages(),
-        overlays=[config_overlay] + IMAGE_KINDS[f"{_suite}-patched"].overlays, patched=True,
-        description=f"{_suite}-workload + patched systemd {_systemd} from patches/build"))
+        name=f"{_stem}-workload-patched", suite=_suite, packages=workload_packages(),
+        overlays=[config_overlay, command_overlay(["patches/build", "--version", _version])], patched=True,
+        description=f"{_stock} + systemd {_version} with patches/v{_major(_version)}"))
+    if _major(SUITE_SYSTEMD.get(_suite, "")) == _major(_version):
+        register_image_kind(ImageKind(
+            name=_stock, suite=_suite, packages=workload_packages(), overlays=[config_overlay],
+            description=f"Debian {_suite} + the workload daemons (integration/workload), stock systemd "
+                        f"{SUITE_SYSTEMD[_suite]}"))
+        INSTANCES.append(_stock)
+    else:
+        INSTANCES.append(f"{_stem}-workload-patched")
 
 
 # The daemons ------------------------------------------------------------------------------------------
@@ -403,6 +422,8 @@ def run_mode(ctx, mode: Mode, img, r) -> dict:
     res["boot_s"] = round(res["boot_s"], 2)
     res["state"] = state
     ck = Checker(ctx, c, res["evidence"])
+    res["pid1_version"] = ctx.docker.exec(c, ["systemctl", "show", "-p", "Version", "--value"], timeout=30,
+                                          expect=None).stdout.strip()
     if state not in BOOTED_STATES:
         ck.record(SYSTEM_ROW, "running", False, f"state {state} after {res['boot_s']}s")
         res["evidence"][SYSTEM_ROW] = [ctx.docker.logs(c, tail=80)]
@@ -482,7 +503,7 @@ def side_by_side(modes: dict) -> str:
     return "\n".join(out)
 
 
-@scenario("workload", images=["sid-workload", "trixie-workload"], order=200, default=DEFAULT_KINDS,
+@scenario("workload", images=INSTANCES, order=200,
           doc="14 Debian daemons (web, FastCGI, proxy, sshd, SQL, caches, SMTP, DNS, syslog, at, a "
               "DynamicUser= HTTP service) in one container; per daemon active, answers a request on "
               "loopback, restart, journalctl -u, stop leaves no process; is-system-running = running. "
@@ -490,11 +511,18 @@ def side_by_side(modes: dict) -> str:
               "stock-writable-cgroups baselines are recorded side by side")
 def workload(ctx, img, r):
     wanted = selected_modes()
+    ours_kind = img.kind.name if img.kind.patched else img.kind.name + "-patched"
     modes: dict = {}
     for mode in MODES:
         if mode.name not in wanted:
             modes[mode.name] = {"rows": {}, "not_run": "not selected (NIXOS2DOCKER_WORKLOAD_MODES)"}
             r.note(f"mode {mode.name}: not run (NIXOS2DOCKER_WORKLOAD_MODES)")
+            continue
+        if img.kind.patched and not mode.patched:
+            why = (f"Debian {img.kind.suite} ships systemd {SUITE_SYSTEMD.get(img.kind.suite, '?')}: its stock "
+                   f"baselines are the workload@{img.kind.suite}-workload instance's")
+            modes[mode.name] = {"rows": {}, "not_run": why}
+            r.note(f"mode {mode.name}: not run ({why})")
             continue
         reason = engine_missing(ctx, mode)
         if reason:
@@ -504,7 +532,7 @@ def workload(ctx, img, r):
         else:
             t0 = time.monotonic()
             try:
-                mimg = ctx.image(img.kind.name + "-patched") if mode.patched else img
+                mimg = ctx.image(ours_kind) if mode.patched and ours_kind != img.kind.name else img
             except (Skip, HarnessError) as e:  # e.g. patches/build failed: this mode fails, the others run
                 reason = f"no patched image: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
                 modes[mode.name] = {"rows": failed_rows(reason), "flags": mode.flags, "doc": mode.doc,
@@ -517,10 +545,13 @@ def workload(ctx, img, r):
         p, n = passed(rows)
         table = mode_table(rows)
         why = modes[mode.name].get("engine_missing") or modes[mode.name].get("image_error", "")
-        print(f"\n--- workload@{img.kind.suite} mode {mode.name} ({mode.doc}): {p}/{n} checks pass"
+        print(f"\n--- workload@{img.kind.name} mode {mode.name} ({mode.doc}): {p}/{n} checks pass"
               + (f" — FAILED: {why.strip().splitlines()[0]}" if why.strip() else "") + f"\n{table}", flush=True)
         r.evidence(table, f"mode {mode.name}: {p}/{n}")
         if mode.name == "ours":
+            want = f"{VERSION_OF[ours_kind]}-nixos2docker"
+            got = modes[mode.name].get("pid1_version", "")
+            r.check(f"ours: PID 1 is systemd {want}", got == want, f"systemctl show -p Version: {got!r}")
             for name, row in rows.items():
                 for check, (ok, detail) in row.items():
                     r.check(f"ours: {name} {check}", ok, detail)
@@ -539,7 +570,7 @@ def workload(ctx, img, r):
             if beaten:
                 r.note(f"{m} passes where ours fails: {', '.join(beaten)}")
     summary = side_by_side(modes)
-    print(f"\n--- workload@{img.kind.suite}: checks passed per mode\n{summary}", flush=True)
+    print(f"\n--- workload@{img.kind.name}: checks passed per mode\n{summary}", flush=True)
     r.extra["modes"] = modes
     r.extra["summary_table"] = summary
     r.extra["daemons"] = {d.name: {"unit": d.unit, "kind": d.kind} for d in DAEMONS}

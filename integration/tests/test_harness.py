@@ -232,13 +232,18 @@ class WorkloadTest(unittest.TestCase):
         for kind in ("sid-workload", "trixie-workload", "sid-workload-patched", "trixie-workload-patched"):
             self.assertEqual(registry.IMAGE_KINDS[kind].packages, pk)
 
-    def test_default_instances_are_instances(self):
+    def test_one_instance_per_patched_version(self):
+        from harness.images import patched_versions
         from scenarios import workload
         sc = registry.SCENARIOS["workload"]
-        self.assertTrue(workload.DEFAULT_KINDS)
-        for kind in workload.DEFAULT_KINDS:
+        self.assertEqual(len(workload.INSTANCES), len(patched_versions()))
+        for kind in workload.INSTANCES:
             self.assertIn(kind, sc.images)
             self.assertTrue(sc.by_default(kind))
+            ours = kind if registry.IMAGE_KINDS[kind].patched else kind + "-patched"
+            self.assertTrue(registry.IMAGE_KINDS[ours].patched)
+            self.assertIn(ours, workload.VERSION_OF)
+        self.assertEqual(sorted(workload.VERSION_OF.values()), sorted(v for v, _, _ in patched_versions()))
 
     def test_engine_missing(self):
         from scenarios import workload
