@@ -3,7 +3,7 @@
 //! The order of [`preflight`] is the order of precedence: the first error decides the exit code.
 
 use crate::exit_code;
-use crate::probe::{CgroupKind, Facts, docker_default_caps};
+use crate::facts::{CgroupKind, Facts, docker_default_caps};
 use serde::Serialize;
 use std::fmt;
 
@@ -230,7 +230,7 @@ impl Report {
     }
 }
 
-/// What the init does to /run before booting (decided here, done by `prepare`).
+/// What the init does to /run before booting (decided here, done by `dropins`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunPlan {

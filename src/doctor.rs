@@ -2,7 +2,7 @@
 
 use crate::checks::{self, Mode};
 use crate::exit_code;
-use crate::probe::{self, Facts};
+use crate::facts::{self, Facts};
 use crate::relay::{self, Decision};
 use crate::sys::System;
 use serde_json::json;
@@ -67,7 +67,7 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
             return exit_code::BAD_CONFIG;
         }
     };
-    let facts = match probe::gather(sys, &config) {
+    let facts = match facts::gather(sys, &config) {
         Ok(f) => f,
         Err(e) => {
             log::error!("{e}");

@@ -2,11 +2,11 @@
 
 use crate::checks::Problem;
 use crate::config::ConfigError;
+use crate::dropins::PrepareError;
 use crate::exec::ExecError;
 use crate::exit_code;
+use crate::facts::GatherError;
 use crate::handover::HandoverError;
-use crate::prepare::PrepareError;
-use crate::probe::ProbeError;
 use crate::relay::RelayError;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,7 +14,7 @@ pub enum InitError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Probe(#[from] ProbeError),
+    Facts(#[from] GatherError),
     #[error(transparent)]
     Check(#[from] Problem),
     #[error(transparent)]
@@ -33,7 +33,7 @@ impl InitError {
     pub fn exit_code(&self) -> u8 {
         match self {
             InitError::Config(_) => exit_code::BAD_CONFIG,
-            InitError::Probe(_) => exit_code::PROBE,
+            InitError::Facts(_) => exit_code::PROBE,
             InitError::Check(p) => p.exit_code(),
             InitError::Prepare(_) | InitError::Handover(_) => exit_code::PREPARE,
             InitError::Exec(e) => e.exit_code(),

@@ -1,7 +1,7 @@
 //! The last step: hand the process over to systemd.
 
 use crate::handover::{self, HandoverError};
-use crate::signals::{Guard, Mask};
+use crate::signals::{Blocked, Mask};
 use std::ffi::{CString, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStringExt;
@@ -35,32 +35,32 @@ fn cstr(v: Vec<u8>, path: &str) -> Result<CString, ExecError> {
 }
 
 /// A command line ready for execve: built before any fork or clone, so the child only makes system calls.
-pub struct Prepared {
+pub struct Execve {
     pub path: String,
     c_path: CString,
     c_argv: Vec<CString>,
     c_env: Vec<CString>,
 }
 
-pub fn prepare(path: &str, argv: Vec<String>, env: Vec<(OsString, OsString)>) -> Result<Prepared, ExecError> {
-    let c_path = cstr(path.as_bytes().to_vec(), path)?;
-    let c_argv = argv.into_iter().map(|a| cstr(a.into_bytes(), path)).collect::<Result<Vec<_>, _>>()?;
-    let c_env = env
-        .into_iter()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            cstr(kv, path)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Prepared { path: path.to_owned(), c_path, c_argv, c_env })
-}
+impl Execve {
+    pub fn new(path: &str, argv: Vec<String>, env: Vec<(OsString, OsString)>) -> Result<Execve, ExecError> {
+        let c_path = cstr(path.as_bytes().to_vec(), path)?;
+        let c_argv = argv.into_iter().map(|a| cstr(a.into_bytes(), path)).collect::<Result<Vec<_>, _>>()?;
+        let c_env = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend(v.into_vec());
+                cstr(kv, path)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { path: path.to_owned(), c_path, c_argv, c_env })
+    }
 
-impl Prepared {
     /// The PID-1 rules ([`handover::apply`]: fds above stderr closed but `keep`, cwd `/`, default dispositions,
     /// the original mask with the stop signals still blocked for systemd), then execve. Returns only on failure.
-    pub fn exec(&self, keep: &[RawFd], signals: &Guard) -> ExecError {
+    pub fn exec(&self, keep: &[RawFd], signals: &Blocked) -> ExecError {
         if let Err(e) = handover::apply(keep, signals, Mask::HandOver) {
             return e.into();
         }

@@ -7,7 +7,7 @@
 //! is not cosmetic: the relay's error pipe left open in its proxy makes the relay wait for an EOF that never
 //! comes, with every signal blocked.
 
-use crate::signals::{Guard, Mask};
+use crate::signals::{Blocked, Mask};
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -22,7 +22,7 @@ pub struct HandoverError {
 }
 
 /// Close the fds above stderr except `keep`, `chdir("/")`, reset every disposition and set the mask.
-pub fn apply(keep: &[RawFd], signals: &Guard, mask: Mask) -> Result<(), HandoverError> {
+pub fn apply(keep: &[RawFd], signals: &Blocked, mask: Mask) -> Result<(), HandoverError> {
     close_fds_above_stderr(keep);
     chdir_root()?;
     signals.restore(mask).map_err(|errno| HandoverError { step: "rt_sigaction/sigprocmask", errno })

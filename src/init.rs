@@ -7,11 +7,11 @@
 
 use crate::checks::{self, Mode, Severity};
 use crate::config::{self, Config, RelayMode};
+use crate::dropins;
 use crate::error::InitError;
-use crate::prepare;
-use crate::probe;
+use crate::facts;
 use crate::relay::{self, Decision, RelayError};
-use crate::signals::Guard;
+use crate::signals::Blocked;
 use crate::sys::Live;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,7 +26,7 @@ pub struct Options {
 }
 
 /// Run the preamble. Returns on failure, after a dry run, or when systemd ended in relay mode: the exit code.
-pub fn run(opts: Options, signals: Guard, started: Instant) -> u8 {
+pub fn run(opts: Options, signals: Blocked, started: Instant) -> u8 {
     let mut summary = None;
     match boot(opts, signals, started, &mut summary) {
         Ok(code) => code,
@@ -40,7 +40,7 @@ pub fn run(opts: Options, signals: Guard, started: Instant) -> u8 {
     }
 }
 
-fn stop_requested(signals: &Guard) -> Result<(), InitError> {
+fn stop_requested(signals: &Blocked) -> Result<(), InitError> {
     match signals.pending_stop() {
         Ok(Some(signal)) => Err(InitError::Stopped { signal, name: crate::signals::name(signal) }),
         Ok(None) => Ok(()),
@@ -48,10 +48,10 @@ fn stop_requested(signals: &Guard) -> Result<(), InitError> {
     }
 }
 
-fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<String>) -> Result<u8, InitError> {
+fn boot(opts: Options, signals: Blocked, started: Instant, summary: &mut Option<String>) -> Result<u8, InitError> {
     // 1. Preflight: look at the container, judge it, fail fast with one clear message.
     let config: Config = config::load_applicable(opts.config.as_deref())?;
-    let facts = probe::gather(&Live, &config)?;
+    let facts = facts::gather(&Live, &config)?;
     let (report, run_plan) = checks::preflight(&facts, &Mode::PreBoot);
     for f in report.findings.iter().filter(|f| f.severity == Severity::Warning) {
         log::warn!("{}; fix: {}", f.message, f.remedy.as_deref().unwrap_or("-"));
@@ -73,13 +73,13 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
     stop_requested(&signals)?;
 
     // 2. Environment and command line for systemd.
-    let env = prepare::exec_env(std::env::vars_os().collect(), &config.profile);
+    let env = dropins::exec_env(std::env::vars_os().collect(), &config.profile);
     let target = facts.target.path.clone();
     let argv: Vec<String> =
         std::iter::once(target.clone()).chain(config.args.iter().cloned()).chain(opts.args).collect();
 
     // 3. Runtime drop-ins under /run.
-    let actions = prepare::plan(&config.profile, &run_plan, &facts.mounts);
+    let actions = dropins::plan(&config.profile, &run_plan, &facts.mounts);
     if opts.dry_run {
         let relay = matches!(decision, Decision::Relay { .. });
         let plan = serde_json::json!({ "exec": target, "relay": relay, "argv": argv, "actions": actions,
@@ -87,7 +87,7 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
         println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
         return Ok(0);
     }
-    prepare::apply(std::path::Path::new("/"), &actions)?;
+    dropins::apply(std::path::Path::new("/"), &actions)?;
 
     // 4. Signals: a stop request that came during the preamble wins over booting.
     stop_requested(&signals)?;
@@ -109,12 +109,12 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
             Decision::Exec { why, .. } => format!("exec, no relay: {why}"),
         }
     );
-    let prepared = crate::exec::prepare(&target, argv, env)?;
+    let execve = crate::exec::Execve::new(&target, argv, env)?;
     if let Decision::Relay { fallback } = decision {
         let cg = &facts.cgroups;
         let own_cgroup =
-            (cg.kind == probe::CgroupKind::Unified && cg.writable && cg.private_ns).then_some("/sys/fs/cgroup");
-        match relay::run(&prepared, &signals, own_cgroup) {
+            (cg.kind == facts::CgroupKind::Unified && cg.writable && cg.private_ns).then_some("/sys/fs/cgroup");
+        match relay::run(&execve, &signals, own_cgroup) {
             Ok(code) => return Ok(code),
             Err(e @ RelayError::Setup { .. }) if fallback => {
                 log::warn!("{e}");
@@ -123,5 +123,5 @@ fn boot(opts: Options, signals: Guard, started: Instant, summary: &mut Option<St
             Err(e) => return Err(e.into()),
         }
     }
-    Err(prepared.exec(&[], &signals).into())
+    Err(execve.exec(&[], &signals).into())
 }

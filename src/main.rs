@@ -54,7 +54,7 @@ fn main() {
 }
 
 /// Subcommands other than `init` run with the mask the process started with.
-fn release(signals: signals::Guard) {
+fn release(signals: signals::Blocked) {
     if let Err(errno) = signals.release() {
         log::warn!("cannot restore the signal mask: {errno}");
     }

@@ -60,10 +60,10 @@
 //! - `nixos2docker doctor` under `docker exec` sees the init, not systemd, as PID 1.
 
 use crate::config::RelayMode;
-use crate::exec::{ExecError, Prepared};
+use crate::exec::{ExecError, Execve};
 use crate::handover;
 use crate::runfs;
-use crate::signals::{self, Guard, Mask};
+use crate::signals::{self, Blocked, Mask};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -105,7 +105,7 @@ impl RelayError {
 }
 
 /// The decision (pure): `patched` is the target's patched flag (None: not a systemd binary), `pid_ns` whether
-/// the container may create a PID namespace ([`crate::probe::Facts::can_create_pid_ns`]).
+/// the container may create a PID namespace ([`crate::facts::Facts::can_create_pid_ns`]).
 pub fn decide(mode: RelayMode, patched: Option<bool>, pid_ns: bool) -> Result<Decision, RelayError> {
     let stock = patched == Some(false);
     match mode {
@@ -206,7 +206,7 @@ const HOLD_POLL: Duration = Duration::from_millis(10);
 /// Start `target` as PID 1 of a new PID + mount namespace and relay to it until it ends. Returns the init's
 /// exit code; an error before systemd runs.
 /// `cgroup_root`: the container's own writable cgroup2 directory (a private cgroup namespace), if any.
-pub fn run(target: &Prepared, signals: &Guard, cgroup_root: Option<&str>) -> Result<u8, RelayError> {
+pub fn run(target: &Execve, signals: &Blocked, cgroup_root: Option<&str>) -> Result<u8, RelayError> {
     if let Some(root) = cgroup_root {
         enter_init_scope(root);
     }
@@ -265,7 +265,7 @@ fn stage_name(stage: u8) -> &'static str {
     }
 }
 
-fn spawn(target: &Prepared, signals: &Guard, proxy: Option<i32>) -> Result<Pid, RelayError> {
+fn spawn(target: &Execve, signals: &Blocked, proxy: Option<i32>) -> Result<Pid, RelayError> {
     use nix::sched::CloneFlags;
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| RelayError::Setup { stage: "pipe", errno })?;
@@ -314,7 +314,7 @@ fn read_report(rd: &OwnedFd) -> Option<(u8, Errno)> {
 }
 
 /// PID 1 of the new namespaces. System calls only; never returns.
-fn child(target: &Prepared, signals: &Guard, report: i32, proxy: Option<i32>) -> isize {
+fn child(target: &Execve, signals: &Blocked, report: i32, proxy: Option<i32>) -> isize {
     use nix::mount::{MsFlags, mount};
     let fail = |stage: u8, errno: Errno| -> isize {
         let mut msg = [stage, 0, 0, 0, 0];
@@ -415,7 +415,7 @@ fn proxy_listener() -> Option<std::os::unix::net::UnixListener> {
 /// [`PROXY_SOCKET`] and splices each to systemd's real private socket. systemd sees the proxy's PID, which it
 /// can resolve, and uid 0. Clients other than root are refused, since systemd would take them for root. File
 /// descriptors passed in messages (SCM_RIGHTS) are not carried over.
-fn proxy_main(listener: i32, signals: &Guard) -> ! {
+fn proxy_main(listener: i32, signals: &Blocked) -> ! {
     use std::os::fd::FromRawFd;
     use std::os::unix::net::UnixListener;
     // Only the listening socket stays open (not the relay's error pipe); signals as for any other process.

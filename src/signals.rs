@@ -67,7 +67,7 @@ fn set_mask(how: libc::c_int, set: &libc::sigset_t, old: Option<&mut libc::sigse
     Errno::result(unsafe { libc::sigprocmask(how, set, old) }).map(drop)
 }
 
-/// What the mask is after [`Guard::restore`].
+/// What the mask is after [`Blocked::restore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mask {
     /// The mask the process started with (the relay's proxy, subcommands that do not exec).
@@ -77,19 +77,19 @@ pub enum Mask {
 }
 
 /// The blocked state; holds the mask the process started with.
-pub struct Guard {
+pub struct Blocked {
     original: libc::sigset_t,
 }
 
 /// Block the stop signals; remember the original mask.
-pub fn block() -> Result<Guard, Errno> {
+pub fn block() -> Result<Blocked, Errno> {
     let set = set_of(false, STOP_SIGNALS)?;
     let mut original = set_of(false, [])?;
     set_mask(libc::SIG_BLOCK, &set, Some(&mut original))?;
-    Ok(Guard { original })
+    Ok(Blocked { original })
 }
 
-impl Guard {
+impl Blocked {
     /// A stop signal that is pending (it stays pending), if any.
     pub fn pending_stop(&self) -> Result<Option<i32>, Errno> {
         let mut pending = set_of(false, [])?;

@@ -6,7 +6,7 @@
 
 use nixos2docker::checks::{self, Mode, Problem, Severity};
 use nixos2docker::config::{self, Config};
-use nixos2docker::probe;
+use nixos2docker::facts;
 use nixos2docker::sys::Snapshot;
 use std::path::Path;
 
@@ -55,7 +55,7 @@ fn expectation(name: &str) -> Option<Expect> {
 fn judge(snap: &Snapshot, patched: bool) -> (checks::Report, checks::RunPlan) {
     let mut config: Config = config::load(None).unwrap();
     config.patched = Some(patched);
-    let facts = probe::gather(snap, &config).expect("fixture parses");
+    let facts = facts::gather(snap, &config).expect("fixture parses");
     checks::preflight(&facts, &Mode::PreBoot)
 }
 

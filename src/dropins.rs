@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn apply_writes_below_root_and_empties_stale_run_only() {
-        let tmp = std::env::temp_dir().join(format!("n2d-prepare-{}", std::process::id()));
+        let tmp = std::env::temp_dir().join(format!("n2d-dropins-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         let run = tmp.join("run");
         std::fs::create_dir_all(run.join("systemd/units")).unwrap();

@@ -61,7 +61,7 @@ pub struct Facts {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub enum GatherError {
     #[error("cannot read {path}: {source}; is /proc mounted? (docker always mounts it; check the runtime)")]
     Read { path: &'static str, source: std::io::Error },
     #[error("cannot parse /proc/self/mountinfo: {0}; please report this with the file attached")]
@@ -72,11 +72,11 @@ pub enum ProbeError {
     Cgroup(#[from] cgroup::ParseError),
 }
 
-fn read(sys: &dyn System, path: &'static str) -> Result<String, ProbeError> {
-    sys.read_text(path).map_err(|source| ProbeError::Read { path, source })
+fn read(sys: &dyn System, path: &'static str) -> Result<String, GatherError> {
+    sys.read_text(path).map_err(|source| GatherError::Read { path, source })
 }
 
-pub fn gather(sys: &dyn System, config: &Config) -> Result<Facts, ProbeError> {
+pub fn gather(sys: &dyn System, config: &Config) -> Result<Facts, GatherError> {
     let pid = sys.pid();
     let mounts = mountinfo::parse(&read(sys, "/proc/self/mountinfo")?)?;
     let status = status::parse(&read(sys, "/proc/self/status")?)?;
