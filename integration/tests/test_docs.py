@@ -1,0 +1,60 @@
+"""The generated docs and the facts in every Markdown file against their sources (docs/gen)."""
+import importlib.machinery
+import importlib.util
+import os
+import subprocess
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GEN = os.path.join(REPO, "docs", "gen")
+
+
+def load_gen():
+    loader = importlib.machinery.SourceFileLoader("docs_gen", GEN)
+    spec = importlib.util.spec_from_loader("docs_gen", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+class DocsTest(unittest.TestCase):
+    def setUp(self):
+        self.gen = load_gen()
+
+    def test_repository_docs_match_their_sources(self):
+        r = subprocess.run([GEN], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_a_stale_marker_is_caught(self):
+        v = self.gen.versions()[0]
+        right = self.gen.marker(v["major"])
+        wrong = f"{v['major']}.{int(right.split('.')[1]) + 1}"
+        self.assertEqual(self.gen.stale_facts("x.md", f"marker `NIXOS2DOCKER_PATCHED_SYSTEMD={right}`\n"), [])
+        problems = self.gen.stale_facts("x.md", f"text\nmarker `NIXOS2DOCKER_PATCHED_SYSTEMD={wrong}`\n")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("x.md:2:", problems[0])
+        self.assertEqual(len(self.gen.stale_facts("x.md", f"the marker {wrong} since then\n")), 1)
+
+    def test_a_stale_patch_count_is_caught(self):
+        v = self.gen.versions()[-1]
+        n = len(self.gen.series(v["major"]))
+        self.assertEqual(self.gen.stale_facts("x.md", f"`v{v['major']}/`, {n} patches\n"), [])
+        self.assertEqual(len(self.gen.stale_facts("x.md", f"`v{v['major']}/`, {n + 1} patches\n")), 1)
+        self.assertEqual(len(self.gen.stale_facts("x.md", f"{v['version']} ({n - 1} patches)\n")), 1)
+        self.assertEqual(len(self.gen.stale_facts("x.md", "about 12 patches\n")), 1)  # no series named
+
+    def test_generated_blocks_are_exempt_and_rewritten(self):
+        doc = ("<!-- series:facts:begin (docs/gen --write) -->\nNIXOS2DOCKER_PATCHED_SYSTEMD=262.0 99 patches\n"
+               "<!-- series:facts:end -->\n")
+        self.assertEqual(self.gen.stale_facts("x.md", doc), [])
+        filled = self.gen.fill(doc, "series:facts", "NEW")
+        self.assertEqual(filled, "<!-- series:facts:begin (docs/gen --write) -->\n\nNEW\n\n<!-- series:facts:end -->\n")
+
+    def test_crate_version(self):
+        v = self.gen.crate_version()
+        self.assertEqual(self.gen.stale_facts("x.md", f"nixos2docker_{v}_amd64.deb\n"), [])
+        self.assertEqual(len(self.gen.stale_facts("x.md", "nixos2docker_0.0.0_amd64.deb\n")), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
