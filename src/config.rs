@@ -10,7 +10,7 @@ pub const PROFILE_JSON: &str = include_str!("../module/profile.json");
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/nixos2docker/config.json";
 pub const CONFIG_ENV: &str = "NIXOS2DOCKER_CONFIG";
 
-/// Whether stock systemd runs as PID 1 of a nested PID namespace under the init (src/relay.rs).
+/// Whether stock systemd runs as PID 1 of a nested PID namespace under the init (src/relay/).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RelayMode {
@@ -35,7 +35,7 @@ pub struct ConfigFile {
     /// Arguments put before the ones given on the command line.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Relay mode for stock systemd (src/relay.rs): "auto" (default), "always" or "never"; `--relay` wins.
+    /// Relay mode for stock systemd (src/relay/): "auto" (default), "always" or "never"; `--relay` wins.
     pub relay: Option<RelayMode>,
     /// Top-level keys replacing those of the built-in profile.
     pub profile: Option<serde_json::Map<String, serde_json::Value>>,

@@ -99,7 +99,7 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
     code
 }
 
-/// How the init would start systemd here: the decision `init` takes (src/relay.rs), from the same facts and the
+/// How the init would start systemd here: the decision `init` takes (src/relay/), from the same facts and the
 /// config's relay mode (`--relay` on the init's command line overrides it).
 pub fn start_line(facts: &Facts, mode: crate::config::RelayMode) -> String {
     match relay::decide(mode, facts.target.patched, facts.can_create_pid_ns()) {

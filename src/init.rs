@@ -2,7 +2,7 @@
 //!
 //! preflight → exec or relay → environment → drop-ins → signals → exec. Nothing before exec may panic or
 //! linger: each failure is one error line, the short summary, and a documented exit code. Relay mode
-//! (src/relay.rs) branches off at the last step: stock systemd is started in a new PID namespace and the init
+//! (src/relay/) branches off at the last step: stock systemd is started in a new PID namespace and the init
 //! stays PID 1, relaying signals, until systemd ends.
 
 use crate::checks::{self, Mode, Severity};
@@ -61,7 +61,7 @@ fn boot(opts: Options, signals: Blocked, started: Instant, summary: &mut Option<
         return Err(problem.into());
     }
 
-    // 1b. Exec or relay: stock systemd in a new PID namespace when it may be created (src/relay.rs).
+    // 1b. Exec or relay: stock systemd in a new PID namespace when it may be created (src/relay/).
     let relay_mode = opts.relay.or(config.relay).unwrap_or_default();
     let can_relay = facts.can_create_pid_ns();
     let decision = relay::decide(relay_mode, facts.target.patched, can_relay)?;
@@ -114,7 +114,7 @@ fn boot(opts: Options, signals: Blocked, started: Instant, summary: &mut Option<
         let cg = &facts.cgroups;
         let own_cgroup =
             (cg.kind == facts::CgroupKind::Unified && cg.writable && cg.private_ns).then_some("/sys/fs/cgroup");
-        match relay::run(&execve, &signals, own_cgroup) {
+        match relay::run(&Live, &execve, &signals, own_cgroup) {
             Ok(code) => return Ok(code),
             Err(e @ RelayError::Setup { .. }) if fallback => {
                 log::warn!("{e}");

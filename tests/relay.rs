@@ -1,4 +1,4 @@
-//! Root-only: relay mode (src/relay.rs) with the init as PID 1 of a fresh PID + mount namespace made by
+//! Root-only: relay mode (src/relay/) with the init as PID 1 of a fresh PID + mount namespace made by
 //! unshare(1), and a fake systemd that records what it gets.
 //!
 //! Like tests/namespace.rs these are `#[ignore]`d: a plain `cargo test` as a normal user lists them as ignored

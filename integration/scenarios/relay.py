@@ -1,4 +1,4 @@
-"""Relay mode (src/relay.rs): stock systemd as PID 1 of a nested PID namespace.
+"""Relay mode (src/relay/): stock systemd as PID 1 of a nested PID namespace.
 
 The init relays when systemd is stock and the container has CAP_SYS_ADMIN (default --relay=auto): it
 stays PID 1 of the container, translates SIGTERM → SIGRTMIN+3 and exits with systemd's status.
@@ -209,7 +209,7 @@ def relay_stop_sigterm(ctx, img, r):
 @scenario("relay-exit-code", images=STOCK, order=202,
           doc="stock systemd, relay (--cap-add SYS_ADMIN --cap-add SYS_BOOT + rw cgroup, so reboot(2) reaches "
               "the kernel): `systemctl exit 7` → container exit 7; `systemctl poweroff` → 0; "
-              "`systemctl reboot` → 129 (128+SIGHUP, see src/relay.rs); `docker kill -s INT` (ctrl-alt-del) → 129")
+              "`systemctl reboot` → 129 (128+SIGHUP, see src/relay/decide.rs); `docker kill -s INT` (ctrl-alt-del) → 129")
 def relay_exit_code(ctx, img, r):
     flags = least_caps(ctx) + ["--cap-add", "SYS_BOOT"]
     for verb, want in (("exit 7", 7), ("poweroff", 0), ("reboot", EXIT_REBOOT), ("kill -s INT", EXIT_REBOOT)):

@@ -60,6 +60,20 @@ pub fn parse(text: &str) -> Result<Status, ParseError> {
     Ok(s)
 }
 
+/// Whether a process accepts `signal`, from its /proc/PID/status text: blocked (it reads it from a signalfd,
+/// like systemd) or caught (a handler). A namespace's init that does neither never receives it.
+pub fn accepts_signal(status: &str, signal: i32) -> bool {
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let bit = 1u64 << ((signal - 1) as u32 & 63);
+    (mask("SigBlk:") | mask("SigCgt:")) & bit != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +99,18 @@ CapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n";
         let e = parse("CapEff:\tzz\n").unwrap_err();
         assert_eq!(e.field, "CapEff");
         assert_eq!(e.value, "zz");
+    }
+
+    #[test]
+    fn accepts_reads_blocked_and_caught_masks() {
+        // systemd blocks what it handles (signalfd); bash catches (trap).
+        let status = "Name:\tx\nSigPnd:\t0000000000000000\nSigBlk:\t0000001000000000\nSigIgn:\t0000000000001000\n\
+                      SigCgt:\t0000000000004002\n";
+        assert!(accepts_signal(status, crate::signals::SIGRTMIN_PLUS_3), "SIGRTMIN+3 is 37: bit 36");
+        assert!(accepts_signal(status, libc::SIGINT));
+        assert!(accepts_signal(status, libc::SIGTERM));
+        assert!(!accepts_signal(status, libc::SIGPIPE), "ignored is not accepted");
+        assert!(!accepts_signal(status, libc::SIGHUP));
+        assert!(!accepts_signal("", libc::SIGTERM));
     }
 }
