@@ -15,27 +15,13 @@ pub struct Options {
     pub snapshot: Option<PathBuf>,
 }
 
-/// Ask a running systemd for its state (only when PID 1 is systemd, i.e. under `docker exec`).
-fn system_state() -> Option<String> {
-    let out = std::process::Command::new("systemctl").arg("is-system-running").output().ok()?;
-    let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (!s.is_empty()).then_some(s)
-}
-
-/// Whether PID 1 is this very program: the init in relay mode, with systemd in a nested PID namespace
-/// (in exec mode the init has become systemd).
-fn pid1_is_our_relay() -> bool {
-    match (std::fs::read_link("/proc/1/exe"), std::fs::read_link("/proc/self/exe")) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// Checks before boot, or, next to a running systemd (PID 1 or behind the relay), its state as systemctl says.
+pub fn mode_for(sys: &dyn System) -> Mode {
+    if !facts::locate_systemd(sys).is_up() {
+        return Mode::PreBoot;
     }
-}
-
-pub fn mode_for(facts: &Facts, relay_pid1: bool, ask_state: impl FnOnce() -> Option<String>) -> Mode {
-    match &facts.pid1 {
-        Some(p1) if p1.comm == "systemd" || relay_pid1 => Mode::Running(ask_state()),
-        _ => Mode::PreBoot,
-    }
+    let state = sys.run("systemctl", &["is-system-running"]).ok().map(|out| out.stdout.trim().to_owned());
+    Mode::Running(state.filter(|s| !s.is_empty()))
 }
 
 /// The exit code: what `init` would exit with; next to a running systemd, 0 only when it is `running`.
@@ -48,9 +34,9 @@ pub fn exit_code(report: &checks::Report) -> u8 {
 
 pub fn run(opts: Options) -> u8 {
     match &opts.snapshot {
-        None => report(&opts, &crate::sys::Live, pid1_is_our_relay(), system_state),
+        None => report(&opts, &crate::sys::Live),
         Some(path) => match crate::sys::Snapshot::load(path) {
-            Ok(snap) => report(&opts, &snap, false, || None),
+            Ok(snap) => report(&opts, &snap),
             Err(e) => {
                 log::error!("{e}");
                 exit_code::BAD_CONFIG
@@ -59,7 +45,7 @@ pub fn run(opts: Options) -> u8 {
     }
 }
 
-fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() -> Option<String>) -> u8 {
+fn report(opts: &Options, sys: &dyn System) -> u8 {
     let config = match crate::config::load_applicable(opts.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -74,7 +60,7 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
             return exit_code::PROBE;
         }
     };
-    let mode = mode_for(&facts, relay_pid1, ask_state);
+    let mode = mode_for(sys);
     let (report, plan) = checks::preflight(&facts, &mode);
     let code = exit_code(&report);
     let start = start_line(&facts, config.relay.unwrap_or_default());
@@ -99,7 +85,7 @@ fn report(opts: &Options, sys: &dyn System, relay_pid1: bool, ask_state: fn() ->
     code
 }
 
-/// How the init would start systemd here: the decision `init` takes (src/relay/), from the same facts and the
+/// How the init would start systemd here: the decision `init` takes (src/relay/decide.rs), from the same facts and the
 /// config's relay mode (`--relay` on the init's command line overrides it).
 pub fn start_line(facts: &Facts, mode: crate::config::RelayMode) -> String {
     match relay::decide(mode, facts.target.patched, facts.can_create_pid_ns()) {

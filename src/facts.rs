@@ -1,7 +1,7 @@
 //! Gathers the facts the checks judge, through the [`System`] seam. Reads only; changes nothing.
 
 use crate::config::Config;
-use crate::parse::{cgroup, mountinfo, status};
+use crate::parse::{cgroup, mountinfo, stat, status};
 use crate::sys::{DEFAULT_TARGETS, PathInfo, System, magic};
 use crate::systemd_bin::{self, SystemdInfo};
 use serde::Serialize;
@@ -161,6 +161,51 @@ impl Facts {
     }
 }
 
+/// Where systemd runs, seen from this PID namespace: the one answer `doctor` and `wait` give to "is systemd
+/// up, as PID 1 or behind the relay?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemdAt {
+    /// PID 1 is systemd (exec mode).
+    Pid1,
+    /// Behind the relay: systemd is PID 1 of a nested PID namespace and a child of our PID 1 (relay mode);
+    /// its PID here.
+    Relayed(u32),
+    /// Nowhere yet: PID 1 is something else (the init preamble, NixOS's stage 2), its comm.
+    Absent { pid1_comm: String },
+}
+
+/// Where systemd runs ([`SystemdAt`]). Behind the relay means a child of PID 1 named `systemd` that is PID 1
+/// of its own PID namespace (its `NSpid:` ends in 1): not merely the init being PID 1 (that is so during the
+/// preamble and after systemd ended too), and not any process named `systemd` left to PID 1 (a service user
+/// can start one from `docker exec`; it stays in the container's PID namespace).
+pub fn locate_systemd(sys: &dyn System) -> SystemdAt {
+    let pid1_comm = sys.read_text("/proc/1/comm").map(|c| c.trim().to_owned()).unwrap_or_default();
+    if pid1_comm == "systemd" && sys.pid() != 1 {
+        return SystemdAt::Pid1;
+    }
+    let nested_init = |pid: u32| {
+        sys.read_text(&format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|text| status::parse(&text).ok())
+            .is_some_and(|st| st.ns_pids.len() >= 2 && st.ns_pids.last() == Some(&1))
+    };
+    let relayed = sys.pids().into_iter().filter(|&pid| pid > 1).find(|&pid| {
+        sys.read_text(&format!("/proc/{pid}/stat"))
+            .is_ok_and(|text| stat::parse(&text).is_some_and(|s| s.comm == "systemd" && s.ppid == 1))
+            && nested_init(pid)
+    });
+    match relayed {
+        Some(pid) => SystemdAt::Relayed(pid),
+        None => SystemdAt::Absent { pid1_comm },
+    }
+}
+
+impl SystemdAt {
+    pub fn is_up(&self) -> bool {
+        !matches!(self, SystemdAt::Absent { .. })
+    }
+}
+
 /// Docker's default capability set (moby's `oci/caps/defaults.go`), as a bit mask.
 pub fn docker_default_caps() -> u64 {
     use caps::Capability::*;
@@ -182,4 +227,68 @@ pub fn docker_default_caps() -> u64 {
     ]
     .iter()
     .fold(0u64, |m, c| m | (1u64 << c.index()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Snapshot;
+
+    /// A `docker exec` session (PID 90) next to PID 1, with these /proc files.
+    fn exec_session(files: &[(&str, &str)]) -> Snapshot {
+        let files = files.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Snapshot { pid: 90, files, ..Snapshot::default() }
+    }
+
+    const RELAYED_STAT: &str = "57 (systemd) S 1 57 57 0 -1 4194560 2000 0 0 0 3 4 0 0 20 0 1 0 100 0 0";
+    const RELAYED_STATUS: &str = "Name:\tsystemd\nPid:\t57\nPPid:\t1\nNSpid:\t57\t1\nNSsid:\t57\t1\n";
+
+    #[test]
+    fn systemd_as_pid1_is_up() {
+        assert_eq!(locate_systemd(&exec_session(&[("/proc/1/comm", "systemd\n")])), SystemdAt::Pid1);
+    }
+
+    #[test]
+    fn systemd_behind_the_relay_is_pid1_of_a_nested_namespace_under_pid1() {
+        let snap = exec_session(&[
+            ("/proc/1/comm", "nixos2docker\n"),
+            ("/proc/57/stat", RELAYED_STAT),
+            ("/proc/57/status", RELAYED_STATUS),
+        ]);
+        assert_eq!(locate_systemd(&snap), SystemdAt::Relayed(57));
+        assert!(locate_systemd(&snap).is_up());
+    }
+
+    #[test]
+    fn the_init_alone_is_not_systemd_running() {
+        // The preamble, or the relay after systemd ended: PID 1 is the init, no systemd under it.
+        let at = locate_systemd(&exec_session(&[("/proc/1/comm", "nixos2docker\n")]));
+        assert_eq!(at, SystemdAt::Absent { pid1_comm: "nixos2docker".into() });
+        assert!(!at.is_up());
+    }
+
+    #[test]
+    fn a_process_named_systemd_left_to_pid1_is_not_systemd_behind_the_relay() {
+        // Started from `docker exec` (e.g. a copy of sleep named systemd) and orphaned: PID 1 adopted it, but
+        // it lives in the container's PID namespace (NSpid has one entry).
+        let snap = exec_session(&[
+            ("/proc/1/comm", "nixos2docker\n"),
+            ("/proc/91/stat", "91 (systemd) S 1 91 91 0 -1"),
+            ("/proc/91/status", "Name:\tsystemd\nPid:\t91\nNSpid:\t91\n"),
+        ]);
+        assert_eq!(locate_systemd(&snap), SystemdAt::Absent { pid1_comm: "nixos2docker".into() });
+        // Nor a nested init that is not PID 1's child.
+        let snap = exec_session(&[
+            ("/proc/1/comm", "nixos2docker\n"),
+            ("/proc/57/stat", "57 (systemd) S 40 57 57 0 -1"),
+            ("/proc/57/status", RELAYED_STATUS),
+        ]);
+        assert!(!locate_systemd(&snap).is_up());
+    }
+
+    #[test]
+    fn we_as_pid1_are_not_systemd() {
+        let snap = Snapshot { pid: 1, ..exec_session(&[("/proc/1/comm", "systemd\n")]) };
+        assert!(!locate_systemd(&snap).is_up());
+    }
 }

@@ -1,4 +1,5 @@
-//! The seam between the checks and the machine: everything the probes read goes through [`System`].
+//! The seam between the code and the machine: every system fact `init`, `doctor` and `wait` use (files under
+//! /proc, paths, the processes, what systemctl and journalctl answer) comes through [`System`].
 //!
 //! [`Live`] asks the kernel; [`Snapshot`] answers from a JSON fixture (written by `nixos2docker capture`
 //! inside real containers), so the checks run in unit tests exactly as they run as PID 1.
@@ -42,6 +43,13 @@ pub struct PathInfo {
     pub executable: bool,
 }
 
+/// What a command printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+}
+
 pub trait System {
     fn pid(&self) -> i32;
     fn uid(&self) -> u32;
@@ -49,6 +57,10 @@ pub trait System {
     /// Bytes of a (binary) file, for the systemd marker search.
     fn read_bytes(&self, path: &str) -> io::Result<Vec<u8>>;
     fn path_info(&self, path: &str) -> PathInfo;
+    /// The PIDs of this PID namespace (the numeric entries of /proc), ascending.
+    fn pids(&self) -> Vec<u32>;
+    /// Run `program` with `args` (stdin closed, no colours, no pager); an error when it cannot be started.
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<Output>;
 }
 
 /// The running machine.
@@ -87,6 +99,30 @@ impl System for Live {
             executable: meta.is_file() && access(path, AccessFlags::X_OK).is_ok(),
         }
     }
+
+    fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .env("SYSTEMD_COLORS", "0")
+            .env("SYSTEMD_PAGER", "")
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
 }
 
 /// A captured container, as stored in `tests/fixtures/*.json`.
@@ -99,6 +135,9 @@ pub struct Snapshot {
     pub uid: u32,
     pub files: BTreeMap<String, String>,
     pub paths: BTreeMap<String, PathInfo>,
+    /// Answers of commands, keyed by the command line (`systemctl is-system-running`); none are captured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub commands: BTreeMap<String, Output>,
 }
 
 impl Snapshot {
@@ -115,12 +154,24 @@ impl Snapshot {
         for p in PROBED_PATHS.iter().chain(DEFAULT_TARGETS) {
             paths.insert((*p).to_owned(), sys.path_info(p));
         }
+        // The children of PID 1 (in relay mode, systemd), as much as [`crate::facts::locate_systemd`] reads.
+        for pid in sys.pids() {
+            let stat = format!("/proc/{pid}/stat");
+            let Ok(text) = sys.read_text(&stat) else { continue };
+            if crate::parse::stat::parse(&text).is_some_and(|s| s.ppid == 1) {
+                let status = format!("/proc/{pid}/status");
+                if let Ok(st) = sys.read_text(&status) {
+                    files.insert(status, st);
+                }
+                files.insert(stat, text);
+            }
+        }
         for t in DEFAULT_TARGETS {
             if let Ok(bytes) = sys.read_bytes(t) {
                 files.insert((*t).to_owned(), crate::systemd_bin::digest(&crate::systemd_bin::detect(&bytes)));
             }
         }
-        Snapshot { description, pid: sys.pid(), uid: sys.uid(), files, paths }
+        Snapshot { description, pid: sys.pid(), uid: sys.uid(), files, paths, commands: BTreeMap::new() }
     }
 }
 
@@ -162,6 +213,20 @@ impl System for Snapshot {
 
     fn path_info(&self, path: &str) -> PathInfo {
         self.paths.get(path).copied().unwrap_or_default()
+    }
+
+    /// The PIDs whose /proc/PID/stat was captured, and PID 1.
+    fn pids(&self) -> Vec<u32> {
+        let captured = self.files.keys().filter_map(|f| f.strip_prefix("/proc/")?.strip_suffix("/stat")?.parse().ok());
+        let mut pids: Vec<u32> = std::iter::once(1).chain(captured).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
+        let line = std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        self.commands.get(&line).cloned().ok_or_else(|| not_found(&line))
     }
 }
 

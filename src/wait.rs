@@ -3,17 +3,19 @@
 //! Made for `docker run -d IMG && docker exec C nixos2docker wait`: right after `docker run` PID 1 is still
 //! the init preamble (or, in relay mode, the init with systemd as its child) and systemd's bus socket does
 //! not exist yet, so `systemctl is-system-running --wait` fails at once. Here each poll first looks at
-//! /proc (is systemd running as PID 1, or as the relay's child?) and only then asks
+//! /proc (is systemd running as PID 1, or behind the relay? [`facts::locate_systemd`]) and only then asks
 //! `systemctl is-system-running` (no `--wait`: one short answer per poll, so the deadline always holds).
 //! The boot has finished when the answer is `running`, `degraded`, `maintenance` or `stopping`
 //! (systemd's `src/systemctl/systemctl-is-system-running.c`: it waits while `initializing` or `starting`).
 //!
-//! [`observe_until`] is the loop, [`Report`] the pure outcome; the [`Host`] trait is the seam between them
-//! and the processes they ask, so tests run on scripted answers.
+//! [`observe_until`] is the loop, [`Report`] the pure outcome; what they ask (/proc, systemctl, journalctl)
+//! goes through the [`System`] seam, so tests run on scripted answers.
 
 use crate::exit_code;
+use crate::facts::{self, SystemdAt};
+use crate::parse::systemctl;
+use crate::sys::System;
 use serde::Serialize;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_TIMEOUT_S: f64 = 90.0;
@@ -102,22 +104,15 @@ pub struct FailedUnit {
     pub log_source: &'static str,
 }
 
-/// The processes and files `wait` asks; [`Live`] is the real one.
-pub trait Host {
-    /// The comm of PID 1 and whether systemd runs as PID 1 or as the relay's child (a child of PID 1).
-    fn pid1(&self) -> (String, bool);
-    /// `systemctl is-system-running`: (stdout, stderr).
-    fn system_state(&self) -> Result<(String, String), WaitError>;
-    /// `systemctl list-units --failed` (stdout).
-    fn failed_units(&self) -> Result<String, WaitError>;
-    /// The unit's last log lines and where they came from.
-    fn unit_log(&self, unit: &str) -> (Vec<String>, &'static str);
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     #[error("cannot run {program}: {source}; fix: install systemd in the image (systemctl must be on PATH)")]
     Spawn { program: &'static str, source: std::io::Error },
+}
+
+/// Run `program` through the seam: (stdout, stderr), or the error that it cannot be started.
+fn ask(sys: &dyn System, program: &'static str, args: &[&str]) -> Result<(String, String), WaitError> {
+    sys.run(program, args).map(|o| (o.stdout, o.stderr)).map_err(|source| WaitError::Spawn { program, source })
 }
 
 /// How the wait ended.
@@ -146,12 +141,11 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
 }
 
 /// One poll: /proc first, systemctl only once systemd runs.
-pub fn poll(host: &dyn Host) -> Result<Seen, WaitError> {
-    let (comm, systemd) = host.pid1();
-    if !systemd {
-        return Ok(Seen::NotSystemd(comm));
+pub fn poll(sys: &dyn System) -> Result<Seen, WaitError> {
+    if let SystemdAt::Absent { pid1_comm } = facts::locate_systemd(sys) {
+        return Ok(Seen::NotSystemd(pid1_comm));
     }
-    let (out, err) = host.system_state()?;
+    let (out, err) = ask(sys, "systemctl", &["is-system-running"])?;
     Ok(match State::parse(&out) {
         Some(s) => Seen::State(s),
         None => Seen::NoAnswer(err.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no answer").to_owned()),
@@ -160,10 +154,10 @@ pub fn poll(host: &dyn Host) -> Result<Seen, WaitError> {
 
 /// Poll until the boot has finished or `timeout` has passed (at least one poll, so `--timeout 0` is a
 /// single look), sleeping `interval` between polls.
-pub fn observe_until(host: &dyn Host, timeout: Duration, interval: Duration) -> Result<(Outcome, f64), WaitError> {
+pub fn observe_until(sys: &dyn System, timeout: Duration, interval: Duration) -> Result<(Outcome, f64), WaitError> {
     let start = Instant::now();
     loop {
-        let seen = poll(host)?;
+        let seen = poll(sys)?;
         if let Seen::State(s) = seen {
             if s.is_final() {
                 return Ok((Outcome::Finished(s), start.elapsed().as_secs_f64()));
@@ -175,17 +169,6 @@ pub fn observe_until(host: &dyn Host, timeout: Duration, interval: Duration) -> 
         }
         std::thread::sleep(interval.min(timeout - elapsed));
     }
-}
-
-/// Unit names in `systemctl list-units --failed --plain --no-legend` output (first column; a leading
-/// status bullet is dropped in case `--plain` is not honoured).
-pub fn parse_failed_units(stdout: &str) -> Vec<String> {
-    stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().find(|w| !matches!(*w, "●" | "×" | "*")))
-        .filter(|u| u.contains('.'))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The last `n` lines, the unit's own before PID 1's: its messages about the unit ("Failed to read pids.max
@@ -207,25 +190,26 @@ pub fn pick_log_lines(lines: &[String], n: usize) -> Vec<String> {
 }
 
 /// The failed units, with the log lines of the first few.
-pub fn failed_units(host: &dyn Host) -> Result<Vec<FailedUnit>, WaitError> {
-    let names = parse_failed_units(&host.failed_units()?);
+pub fn failed_units(sys: &dyn System) -> Result<Vec<FailedUnit>, WaitError> {
+    let args = ["list-units", "--failed", "--plain", "--no-legend", "--no-pager", "--full"];
+    let names = systemctl::failed_units(&ask(sys, "systemctl", &args)?.0);
     Ok(names
         .into_iter()
         .enumerate()
         .map(|(i, unit)| {
-            let (log, log_source) = if i < MAX_UNITS_WITH_LOG { host.unit_log(&unit) } else { (vec![], "none") };
+            let (log, log_source) = if i < MAX_UNITS_WITH_LOG { unit_log(sys, &unit) } else { (vec![], "none") };
             FailedUnit { unit, log, log_source }
         })
         .collect())
 }
 
 pub fn run(opts: Options) -> u8 {
-    let host = Live;
-    let result = observe_until(&host, opts.timeout, POLL).and_then(|(outcome, seconds)| {
+    let sys = crate::sys::Live;
+    let result = observe_until(&sys, opts.timeout, POLL).and_then(|(outcome, seconds)| {
         // Failed units matter after any boot that did not end `running` (a timed-out boot may have some).
         let failed = match &outcome {
             Outcome::Finished(State::Running) | Outcome::TimedOut(Seen::NotSystemd(_) | Seen::NoAnswer(_)) => vec![],
-            _ => failed_units(&host)?,
+            _ => failed_units(&sys)?,
         };
         Ok(Report { outcome, seconds, timeout_s: opts.timeout.as_secs_f64(), failed })
     });
@@ -317,84 +301,35 @@ impl Report {
     }
 }
 
-/// The running container.
-pub struct Live;
-
-fn capture(program: &'static str, args: &[&str]) -> Result<std::process::Output, WaitError> {
-    Command::new(program)
-        .args(args)
-        .env("SYSTEMD_COLORS", "0")
-        .env("SYSTEMD_PAGER", "")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| WaitError::Spawn { program, source })
+fn lines(out: &str) -> Vec<String> {
+    out.lines().map(str::trim_end).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
-fn lines(out: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(out).lines().map(str::trim_end).filter(|l| !l.is_empty()).map(str::to_owned).collect()
-}
-
-/// `comm` and parent PID from the text of /proc/PID/stat (the comm is in parentheses and may hold spaces).
-pub fn parse_stat(stat: &str) -> Option<(&str, u32)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?;
-    let mut rest = stat.get(close + 1..)?.split_whitespace();
-    let _state = rest.next()?;
-    Some((comm, rest.next()?.parse().ok()?))
-}
-
-impl Host for Live {
-    fn pid1(&self) -> (String, bool) {
-        let comm = std::fs::read_to_string("/proc/1/comm").map(|c| c.trim().to_owned()).unwrap_or_default();
-        if comm == "systemd" {
-            return (comm, true);
+/// The unit's last log lines and where they came from (see [`FailedUnit::log_source`]).
+fn unit_log(sys: &dyn System, unit: &str) -> (Vec<String>, &'static str) {
+    let journal = |filter: &str| {
+        ask(sys, "journalctl", &["-b", "-n", LOG_SCAN, "--no-pager", "-q", filter])
+            .map(|(out, _)| pick_log_lines(&lines(&out), LOG_LINES))
+    };
+    if let Ok(l) = journal(&format!("--unit={unit}")) {
+        if !l.is_empty() {
+            return (l, "journal");
         }
-        // Relay mode: systemd is PID 1 of a nested namespace, a child of our PID 1.
-        let relayed = std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
-            e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                && std::fs::read_to_string(e.path().join("stat"))
-                    .ok()
-                    .is_some_and(|s| parse_stat(&s) == Some(("systemd", 1)))
-        });
-        (comm, relayed)
     }
-
-    fn system_state(&self) -> Result<(String, String), WaitError> {
-        let out = capture("systemctl", &["is-system-running"])?;
-        Ok((String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()))
-    }
-
-    fn failed_units(&self) -> Result<String, WaitError> {
-        let out = capture("systemctl", &["list-units", "--failed", "--plain", "--no-legend", "--no-pager", "--full"])?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn unit_log(&self, unit: &str) -> (Vec<String>, &'static str) {
-        let journal = |filter: &str| {
-            capture("journalctl", &["-b", "-n", LOG_SCAN, "--no-pager", "-q", filter])
-                .map(|o| pick_log_lines(&lines(&o.stdout), LOG_LINES))
-        };
-        if let Ok(l) = journal(&format!("--unit={unit}")) {
+    // Without per-unit cgroups the journal may not know a line's unit: take the main process's own lines.
+    let pid = ask(sys, "systemctl", &["show", unit, "--property=ExecMainPID", "--value"])
+        .map(|(out, _)| out.trim().to_owned())
+        .unwrap_or_default();
+    if pid.parse::<u32>().is_ok_and(|p| p > 1) {
+        if let Ok(l) = journal(&format!("_PID={pid}")) {
             if !l.is_empty() {
-                return (l, "journal");
+                return (l, "journal-pid");
             }
         }
-        // Without per-unit cgroups the journal may not know a line's unit: take the main process's own lines.
-        let pid = capture("systemctl", &["show", unit, "--property=ExecMainPID", "--value"])
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        if pid.parse::<u32>().is_ok_and(|p| p > 1) {
-            if let Ok(l) = journal(&format!("_PID={pid}")) {
-                if !l.is_empty() {
-                    return (l, "journal-pid");
-                }
-            }
-        }
-        match capture("systemctl", &["status", unit, "--lines=0", "--no-pager", "--full"]) {
-            Ok(out) => (lines(&out.stdout).into_iter().map(|l| l.trim().to_owned()).collect(), "status"),
-            Err(_) => (vec![], "none"),
-        }
+    }
+    match ask(sys, "systemctl", &["status", unit, "--lines=0", "--no-pager", "--full"]) {
+        Ok((out, _)) => (lines(&out).into_iter().map(|l| l.trim().to_owned()).collect(), "status"),
+        Err(_) => (vec![], "none"),
     }
 }
 
@@ -421,23 +356,43 @@ mod tests {
         if v.len() > 1 { v.remove(0) } else { v[0] }
     }
 
-    impl Host for Script {
-        fn pid1(&self) -> (String, bool) {
-            let c = next(&self.pid1);
-            (c.to_owned(), c == "systemd")
+    /// A `docker exec` session next to PID 1 (no relay); systemctl and journalctl answer from the script.
+    impl System for Script {
+        fn pid(&self) -> i32 {
+            2
         }
-        fn system_state(&self) -> Result<(String, String), WaitError> {
-            let (o, e) = next(&self.states);
-            Ok((o.to_owned(), e.to_owned()))
+        fn uid(&self) -> u32 {
+            0
         }
-        fn failed_units(&self) -> Result<String, WaitError> {
-            Ok(self.failed.to_owned())
+        fn read_text(&self, path: &str) -> std::io::Result<String> {
+            match path {
+                "/proc/1/comm" => Ok(format!("{}\n", next(&self.pid1))),
+                _ => Err(std::io::ErrorKind::NotFound.into()),
+            }
         }
-        fn unit_log(&self, unit: &str) -> (Vec<String>, &'static str) {
-            (
-                vec![format!("{unit}: boom-marker"), format!("systemd[1]: {unit}: Failed with result 'exit-code'.")],
-                "journal",
-            )
+        fn read_bytes(&self, path: &str) -> std::io::Result<Vec<u8>> {
+            self.read_text(path).map(String::into_bytes)
+        }
+        fn path_info(&self, _: &str) -> crate::sys::PathInfo {
+            crate::sys::PathInfo::default()
+        }
+        fn pids(&self) -> Vec<u32> {
+            vec![1]
+        }
+        fn run(&self, program: &str, args: &[&str]) -> std::io::Result<crate::sys::Output> {
+            let stdout = match (program, args) {
+                ("systemctl", ["is-system-running"]) => {
+                    let (stdout, stderr) = next(&self.states);
+                    return Ok(crate::sys::Output { stdout: stdout.into(), stderr: stderr.into() });
+                }
+                ("systemctl", ["list-units", "--failed", ..]) => self.failed.to_owned(),
+                ("journalctl", [.., filter]) => {
+                    let unit = filter.trim_start_matches("--unit=");
+                    format!("{unit}: boom-marker\nsystemd[1]: {unit}: Failed with result 'exit-code'.\n")
+                }
+                _ => return Err(std::io::ErrorKind::NotFound.into()),
+            };
+            Ok(crate::sys::Output { stdout, stderr: String::new() })
         }
     }
 
@@ -488,15 +443,6 @@ mod tests {
     }
 
     #[test]
-    fn failed_units_parse_plain_and_bulleted() {
-        let out = "n2d-fail.service loaded failed failed n2d failing unit\n\
-                   ● redis-server.service loaded failed failed Advanced key-value store\n\n";
-        assert_eq!(parse_failed_units(out), vec!["n2d-fail.service", "redis-server.service"]);
-        assert!(parse_failed_units("").is_empty());
-        assert!(parse_failed_units("0 loaded units listed.\n").is_empty());
-    }
-
-    #[test]
     fn degraded_report_names_units_and_log_lines_in_text_and_json() {
         let h = Script::new(&["systemd"], &[("degraded\n", "")], "n2d-fail.service loaded failed failed x\n");
         let (outcome, seconds) = observe_until(&h, Duration::from_secs(1), Duration::ZERO).unwrap();
@@ -542,12 +488,5 @@ mod tests {
             assert_eq!(exit_code(&r.outcome), exit_code::WAIT_NOT_UP);
             assert!(r.summary().contains(word), "{}", r.summary());
         }
-    }
-
-    #[test]
-    fn stat_comm_with_spaces_and_parens() {
-        assert_eq!(parse_stat("57 (systemd) S 1 57 57 0 -1"), Some(("systemd", 1)));
-        assert_eq!(parse_stat("9 (a (b) c) R 3 9"), Some(("a (b) c", 3)));
-        assert_eq!(parse_stat("garbage"), None);
     }
 }

@@ -72,6 +72,8 @@ fn every_captured_container_is_judged_as_expected() {
         let exp =
             expectation(&name).unwrap_or_else(|| panic!("fixture {name} has no expectation in tests/fixtures.rs"));
         let snap = Snapshot::load(&path).unwrap();
+        let at = facts::locate_systemd(&snap);
+        assert!(!at.is_up(), "{name}: captured before boot, yet systemd is seen running: {at:?}");
         let (stock, plan) = judge(&snap, false);
         assert_eq!(stock.exit_code(), exp.stock, "{name} (stock): {:#?}", stock.findings);
         let (patched, _) = judge(&snap, true);
