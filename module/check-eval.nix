@@ -1,8 +1,8 @@
 # Evaluates the module with nixpkgs' lib only (no nixpkgs, no NixOS): run by module/check.
 #
-# NixOS is replaced by stubs: a top-level freeform type accepts every NixOS option the module sets
-# (so this does NOT check that those option names exist; they were checked against nixpkgs' sources,
-# see module/README.md). Where a check needs NixOS's own behaviour, the stub mirrors the real
+# NixOS is replaced by stubs that declare exactly the NixOS options the module sets or reads, typed, as
+# recorded in ./nixos-options.json for each supported channel of ./channels.json: an option a channel
+# does not declare, or a value of the wrong type, fails evaluation. Where a check needs NixOS's own behaviour, the stub mirrors the real
 # declaration or definition, and says which nixpkgs file it mirrors (NixOS/nixpkgs, the revisions
 # named there). `pkgs` is a set of stub derivations that record their arguments; `pkgs.path` points at
 # ./check-stubs/nixpkgs, whose eval-config.nix evaluates against the same stubs, so flake.nix and
@@ -25,12 +25,22 @@ let
     drv "systemd-${version}" {
       inherit version;
       patches = [ "nixpkgs-own.patch" ];
+      # Like mkDerivation's: passthru attributes become attributes of the result.
       overrideAttrs =
         f:
-        drv "systemd-${version}-nixos2docker" {
-          inherit version;
-          patches = map toString (f { patches = [ "nixpkgs-own.patch" ]; }).patches;
-        };
+        let
+          new = f {
+            patches = [ "nixpkgs-own.patch" ];
+            passthru = { };
+          };
+        in
+        drv "systemd-${version}-nixos2docker" (
+          {
+            inherit version;
+            patches = map toString new.patches;
+          }
+          // new.passthru or { }
+        );
     };
 
   stubPkgs =
@@ -64,11 +74,101 @@ let
     in
     self;
 
+  # The NixOS options the module touches, as nixpkgs declares them (./nixos-options.json), typed.
+  recorded = (lib.importJSON ./nixos-options.json).options;
+  # "26.05" for nixos-26.05; unstable and anything else newer than every release.
+  releaseOf = channel: lib.removePrefix "nixos-" (if channel == "nixos-unstable" then "nixos-99.99" else channel);
+  declaredIn = channel: o: o.since == null || lib.versionAtLeast (releaseOf channel) (releaseOf o.since);
+
+  # The type vocabulary of nixos-options.json: "bool", "listOf port", "attrsOf unitOption", …
+  recordedType =
+    text:
+    let
+      words = lib.splitString " " text;
+      rest = lib.concatStringsSep " " (lib.tail words);
+      scalar = types.oneOf [ types.bool types.int types.str types.path ];
+    in
+    {
+      bool = types.bool;
+      str = types.str;
+      nonEmptyStr = types.nonEmptyStr;
+      lines = types.lines;
+      package = types.package;
+      path = types.path;
+      port = types.port;
+      unspecified = types.unspecified;
+      # nixos/lib/systemd-unit-options.nix: a scalar or a list of them.
+      unitOption = types.either scalar (types.listOf scalar);
+      freeform = types.submodule { freeformType = types.attrsOf types.anything; };
+    }.${text} or (
+      if lib.head words == "listOf" then
+        types.listOf (recordedType rest)
+      else if lib.head words == "attrsOf" then
+        types.attrsOf (recordedType rest)
+      else if lib.head words == "lazyAttrsOf" then
+        types.lazyAttrsOf (recordedType rest)
+      else if lib.head words == "enum" then
+        types.enum (lib.tail words)
+      else if text == ''bool or "relaxed"'' then
+        types.either types.bool (types.enum [ "relaxed" ])
+      else
+        throw "module/nixos-options.json: unknown type `${text}'"
+    );
+
+  # Declarations from entries: `a.b.<name>.c` becomes a.b = attrsOf (submodule { options.c = …; }).
+  declare =
+    entries:
+    let
+      split =
+        o:
+        let
+          parts = lib.splitString "." o.name;
+          at = lib.lists.findFirstIndex (p: p == "<name>") null parts;
+        in
+        if at == null then
+          { inherit o parts; }
+        else
+          {
+            inherit o;
+            prefix = lib.take at parts;
+            inner = o // { name = lib.concatStringsSep "." (lib.drop (at + 1) parts); };
+          };
+      items = map split entries;
+      plain = lib.filter (i: i ? parts) items;
+      nested = lib.groupBy (i: lib.concatStringsSep "." i.prefix) (lib.filter (i: i ? prefix) items);
+      leaf =
+        o:
+        let
+          type = recordedType o.type;
+        in
+        mkOption (
+          { inherit type; }
+          // lib.optionalAttrs (o ? default) { inherit (o) default; }
+          // lib.optionalAttrs (!(o ? default) && lib.elem (lib.head (lib.splitString " " o.type)) [ "listOf" ]) { default = [ ]; }
+          // lib.optionalAttrs (!(o ? default) && lib.elem (lib.head (lib.splitString " " o.type)) [ "attrsOf" "lazyAttrsOf" ]) { default = { }; }
+        );
+    in
+    lib.foldl' lib.recursiveUpdate { } (
+      map (i: lib.setAttrByPath i.parts (leaf i.o)) plain
+      ++ lib.mapAttrsToList (
+        prefix: group:
+        lib.setAttrByPath (lib.splitString "." prefix) (mkOption {
+          type = types.attrsOf (types.submodule { options = declare (map (i: i.inner) group); });
+          default = { };
+        })
+      ) nested
+    );
+
+  # NixOS as the stubs see it: exactly the recorded declarations of `channel`, plus what the stub's own
+  # mirrors and the example system (module/example.nix) need, which the module does not touch.
   nixosStub =
     {
       systemdVersion,
+      channel ? "nixos-unstable",
       # Newer nixpkgs (2026): services.journald.settings (storage renamed); false: earlier releases.
       journaldSettings ? true,
+      # Option names left out of the channel's declarations (a channel without them).
+      without ? [ ],
     }:
     { config, ... }:
     {
@@ -81,52 +181,33 @@ let
           [ "services" "journald" "settings" "Journal" "Storage" ]
       );
 
-      freeformType = types.lazyAttrsOf types.anything;
-      options = {
-        warnings = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-        };
-        # Declared by NixOS (nixos/modules/misc/assertions.nix) as a list of { assertion; message; }.
-        assertions = mkOption {
-          type = types.listOf types.unspecified;
-          default = [ ];
-        };
-        environment.systemPackages = mkOption {
-          type = types.listOf types.package;
-          default = [ ];
-        };
-        environment.etc = mkOption {
-          type = types.attrsOf types.anything;
-          default = { };
+      options = lib.recursiveUpdate (declare (
+        lib.filter (
+          o:
+          declaredIn channel o
+          && !(lib.elem o.name without)
+          && (
+            o.optional or false
+            -> (if journaldSettings then o.name == "services.journald.settings.Journal" else o.name == "services.journald.storage")
+          )
+        ) recorded
+      )) {
+        # Not touched by the module; what the stub's mirrors below define, and module/example.nix.
+        networking.domain = mkOption {
+          type = types.nullOr types.str;
+          default = null;
         };
         environment.variables = mkOption {
           type = types.attrsOf types.anything;
           default = { };
         };
-        system.build = mkOption {
-          type = types.lazyAttrsOf types.anything;
-          default = { };
-        };
-        system.nixos.version = mkOption {
+        system.stateVersion = mkOption {
           type = types.str;
-          default = "26.05.20260101.0000000";
+          default = "26.11";
         };
-        system.nixos.release = mkOption {
-          type = types.str;
-          default = "26.05";
-        };
-        # nixos/modules/system/activation/activation-script.nix
-        # (12424157a21e274f43dc9fedb9322883755be138): attrsOf unspecified, snippets by name.
-        system.activationScripts = mkOption {
-          type = types.attrsOf types.unspecified;
+        services.nginx = mkOption {
+          type = types.submodule { freeformType = types.attrsOf types.anything; };
           default = { };
-        };
-        # Declared by NixOS as a bool, default false; nixos/modules/virtualisation/container-config.nix
-        # (e67a6579a72a8b23745514911823a99657cf47f9) keys its settings on it.
-        boot.isContainer = mkOption {
-          type = types.bool;
-          default = false;
         };
         # nixos/modules/tasks/filesystems.nix (the revision whose defaults are commented "Sync mount
         # options with systemd's src/core/mount-setup.c: mount_table"; the search index shows no commit
@@ -145,33 +226,6 @@ let
           );
           default = { };
         };
-        # nixos/modules/services/networking/ssh/sshd.nix (current revisions; the index shows no commit):
-        # bool, default false.
-        services.openssh.startWhenNeeded = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        # nixos/modules/security/wrappers/default.nix (revisions with systemd.mounts for /run/wrappers and
-        # suid-sgid-wrappers.service; the index shows no commit): bool, default true.
-        security.enableWrappers = mkOption {
-          type = types.bool;
-          default = true;
-        };
-        services.journald =
-          if journaldSettings then
-            {
-              settings.Journal = mkOption {
-                type = types.submodule { freeformType = types.attrsOf types.anything; };
-                default = { };
-              };
-            }
-          else
-            {
-              storage = mkOption {
-                type = types.enum [ "persistent" "volatile" "auto" "none" ];
-                default = "persistent";
-              };
-            };
       };
       config = lib.mkMerge [
         {
@@ -180,6 +234,8 @@ let
           networking.domain = "example.org";
           networking.firewall.allowedTCPPorts = lib.mkDefault [ 80 ];
           networking.firewall.allowedUDPPorts = lib.mkDefault [ 53 ];
+          system.nixos.version = lib.mkDefault "26.11.20261201.0000000";
+          system.nixos.release = lib.mkDefault "26.11";
           # A configuration that collects garbage on a schedule (nixos/modules/services/misc/nix-gc.nix).
           nix.gc.automatic = lib.mkDefault true;
           # nixos/modules/system/activation/top-level.nix (4d225e0b67421175fb7e3b2bbf886098689b1430,
@@ -195,6 +251,15 @@ let
               drv "nixos-system-example-host" { };
           # NixOS's own default (mkPackageOption), at the priority of an option default.
           systemd.package = lib.mkOptionDefault (stubSystemd systemdVersion);
+          # nixos/modules/system/boot/systemd.nix: nss-systemd (the systemd package) is an NSS module.
+          system.nssModules = [ config.systemd.package ];
+          # nixos/modules/config/nsswitch.nix: NSS modules are loaded only through nscd.
+          assertions = [
+            {
+              assertion = config.system.nssModules != [ ] -> config.services.nscd.enable;
+              message = "Loading NSS modules from system.nssModules requires services.nscd.enable being set to true.";
+            }
+          ];
           # nixos/modules/tasks/network-interfaces.nix (577cb341b4463d094b5180bd5a39c49c0b49e5f6):
           # the host and domain names are set by activation snippets.
           system.activationScripts.hostname = lib.optionalString (config.networking.hostName != "") ''
@@ -237,13 +302,15 @@ let
   evalWith =
     {
       systemdVersion ? "262",
+      channel ? "nixos-unstable",
       journaldSettings ? true,
+      without ? [ ],
       extra ? { },
     }:
     lib.evalModules {
       modules = [
         ./default.nix
-        (nixosStub { inherit systemdVersion journaldSettings; })
+        (nixosStub { inherit systemdVersion channel journaldSettings without; })
         extra
       ];
     };
@@ -341,6 +408,51 @@ let
     )
   );
 
+  # The same for any variant.
+  forced =
+    v:
+    builtins.deepSeq (removeAttrs v [ "virtualisation" "services" ]) (
+      builtins.deepSeq (removeAttrs v.services [ "journald" ]) (
+        builtins.deepSeq (v.services.journald.settings or { }) (builtins.deepSeq v.virtualisation.dockerImage true)
+      )
+    );
+  fullyEvaluates = v: (builtins.tryEval (forced v && builtins.deepSeq v.system.build.toplevel true)).success;
+
+  channelData = selection.channelData;
+  supportedNames = map (c: c.name) channelData.channels;
+  eolNames = map (c: c.name) channelData.endOfLife;
+  noEolIn = text: lib.all (name: !(lib.hasInfix name text)) eolNames;
+
+  # systemd.package replaced in the configuration (mkForce beats the variant's patched one).
+  forcedStock = variantOf { extra.systemd.package = lib.mkForce (stubSystemd "262"); };
+  # The same with patchSystemd = false: stock systemd chosen on purpose, no refusal.
+  forcedStockOff = variantOf {
+    extra.systemd.package = lib.mkForce (stubSystemd "262");
+    extra.virtualisation.dockerImage.patchSystemd = false;
+  };
+  forcedStockConfig = builtins.fromJSON forcedStockOff.system.build.nixos2dockerConfig.text;
+  # patchSystemd = false and the overlay's patched systemd set by the configuration itself.
+  ownPatched = variantOf {
+    extra.systemd.package = lib.mkForce (overlaid "262").nixos2docker-systemd;
+    extra.virtualisation.dockerImage.patchSystemd = false;
+  };
+  forcedStockMessage = lib.concatMapStringsSep "\n" (a: a.message) (
+    lib.filter (a: !a.assertion) forcedStock.assertions
+  );
+  # A patched systemd of another version forced in: judged on that one (pkgs.systemd stays 262).
+  forcedPatched = version: variantOf {
+    extra.systemd.package = lib.mkForce (import ./systemd.nix { inherit lib; } (stubSystemd version)).package;
+  };
+  # pkgs.systemd without a series, PID 1 a patched 262 forced in: nothing to refuse.
+  forcedPatchedNoSeries = variantOf {
+    systemdVersion = "999.1";
+    extra.systemd.package = lib.mkForce (import ./systemd.nix { inherit lib; } (stubSystemd "262")).package;
+  };
+  nscdOff = variantOf { extra.services.nscd.enable = false; };
+  etcOverlay = variantOf { extra.system.etc.overlay.enable = true; };
+  nixosInit = variantOf { extra.system.nixos-init.enable = true; };
+  failedMessages = v: lib.concatMapStringsSep "\n" (a: a.message) (lib.filter (a: !a.assertion) v.assertions);
+
   check = name: ok: detail: { inherit name ok detail; };
 
   checks = [
@@ -362,7 +474,8 @@ let
       && base.config.system.activationScripts.hostname != ""
       && base.config.system.activationScripts.specialfs != ""
       && base.config.nix.gc.automatic
-      && !(base.config ? networking && base.config.networking ? resolvconf)
+      && !base.options.networking.resolvconf.enable.isDefined
+      && !base.options.networking.firewall.enable.isDefined
     ) "the container settings exist only in the variant")
     (check "variant: container settings present" (
       variant.boot.isContainer
@@ -480,8 +593,9 @@ let
       && lib.all (dir: lib.hasInfix (lib.removePrefix "v" dir) noSeriesMessage) seriesDirs
       && lib.all (
         channel:
-        lib.elem "v${channels.${channel}}" seriesDirs
-        -> lib.hasInfix "${channel} (${channels.${channel}})" noSeriesMessage
+        lib.all (
+          major: lib.elem "v${major}" seriesDirs -> lib.hasInfix "${channel} (${major})" noSeriesMessage
+        ) channels.${channel}
       ) (lib.attrNames channels)
       && lib.hasInfix "patchSystemd = false" noSeriesMessage
       && lib.hasInfix "--security-opt writable-cgroups=true" noSeriesMessage
@@ -568,6 +682,96 @@ let
       && (overlaid "262").systemd.patches == [ "nixpkgs-own.patch" ]
       && !(evaluates (overlaid "999.1").nixos2docker-systemd)
     ) "")
+    (check "channels: only channels supported on the table's date, nixos-26.11 and nixos-unstable among them, each row with its revision or its sources" (
+      lib.all (c: c.supportedUntil == "rolling" || c.supportedUntil >= channelData.asOf) channelData.channels
+      && lib.all (c: c.supportedUntil < channelData.asOf) channelData.endOfLife
+      && lib.elem "nixos-26.11" supportedNames
+      && lib.elem "nixos-unstable" supportedNames
+      && lib.all (name: !(lib.elem name supportedNames)) eolNames
+      && lib.all (c: c.revision != null || (c.unread != "" && c.read != [ ])) channelData.channels
+      && lib.all (c: c.majors != [ ]) channelData.channels
+    ) (toString supportedNames))
+    (check "channels: every supported channel whose systemd major has a series is wired to it (the table and the no-series message)" (
+      lib.all (
+        c: lib.all (m: lib.elem m majors -> lib.hasInfix "${c.name} (${m})" noSeriesMessage) c.majors
+      ) channelData.channels
+      && lib.all (c: lib.any (m: lib.elem m majors) c.majors) (
+        lib.filter (c: lib.elem c.name [ "nixos-26.11" "nixos-unstable" ]) channelData.channels
+      )
+    ) noSeriesMessage)
+    (check "systemd: no message names an end-of-life channel" (
+      noEolIn noSeriesMessage && noEolIn forcedStockMessage && lib.all noEolIn unverified.warnings
+    ) noSeriesMessage)
+    (check "systemd: 26.05 (systemd 260, no series) still refuses, with the ways out" (
+      let
+        v = variantOf { systemdVersion = "260.4"; };
+        message = failedMessages v;
+      in
+      !(evaluates v.system.build.toplevel)
+      && lib.hasInfix "no patch series for systemd 260.4" message
+      && lib.hasInfix "patchSystemd = false" message
+    ) "")
+    (check "systemd.package = mkForce <stock 262>: evaluation fails naming systemd.package (the image would boot into exit 15)" (
+      !(evaluates forcedStock.system.build.toplevel)
+      && lib.hasInfix "systemd.package is systemd 262 without" forcedStockMessage
+      && lib.hasInfix "patchSystemd = false" forcedStockMessage
+    ) forcedStockMessage)
+    (check "the init config's patched flag is that of systemd.package: false for stock 262 forced in, true for the overlay's patched systemd (both with patchSystemd = false)" (
+      !forcedStockConfig.patched
+      && evaluates forcedStockOff.system.build.toplevel
+      && (builtins.fromJSON ownPatched.system.build.nixos2dockerConfig.text).patched
+      && evaluates ownPatched.system.build.toplevel
+    ) (builtins.toJSON forcedStockConfig))
+    (check "systemd.package = mkForce <patched 262.7>: the warning names the systemd PID 1 runs (262.7), not pkgs.systemd (262)" (
+      let
+        v = forcedPatched "262.7";
+      in
+      (builtins.fromJSON v.system.build.nixos2dockerConfig.text).patched
+      && lib.any (w: lib.hasInfix "systemd 262.7 gets the patch series v262" w) v.warnings
+      && evaluates v.system.build.toplevel
+    ) (toString (forcedPatched "262.7").warnings))
+    (check "pkgs.systemd without a series, PID 1 a patched 262 forced in: no refusal, patched=true" (
+      evaluates forcedPatchedNoSeries.system.build.toplevel
+      && (builtins.fromJSON forcedPatchedNoSeries.system.build.nixos2dockerConfig.text).patched
+    ) (failedMessages forcedPatchedNoSeries))
+    (check "nss: nss-systemd stays (nscd on, the systemd package in system.nssModules), so DynamicUser= names resolve" (
+      variant.services.nscd.enable
+      && lib.elem variant.systemd.package.outPath (map (m: m.outPath or m) variant.system.nssModules)
+      && evaluates variant.system.build.toplevel
+    ) (toString (map (m: m.name or m) variant.system.nssModules)))
+    (check "nss: a configuration that turns nscd off still evaluates, with a warning that DynamicUser= names do not resolve" (
+      nscdOff.system.nssModules == [ ]
+      && evaluates nscdOff.system.build.toplevel
+      && lib.any (w: lib.hasInfix "DynamicUser=" w) nscdOff.warnings
+    ) (toString nscdOff.warnings))
+    (check "system.etc.overlay and nixos-init: evaluation fails with the fix" (
+      !(evaluates etcOverlay.system.build.toplevel)
+      && lib.hasInfix "virtualisation.dockerVariant.system.etc.overlay.enable = false" (failedMessages etcOverlay)
+      && !(evaluates nixosInit.system.build.toplevel)
+      && lib.hasInfix "virtualisation.dockerVariant.system.nixos-init.enable = false" (failedMessages nixosInit)
+    ) "")
+    (check "options: every option the module touches is declared in every channel it names (module/nixos-options.json, `since`)" (
+      let
+        missing = lib.concatMap (
+          name: map (o: "${o.name} (since ${o.since}) in ${name}") (
+            lib.filter (o: !(o.optional or false) && !(declaredIn name o)) recorded
+          )
+        ) (supportedNames ++ lib.attrNames channels);
+      in
+      missing == [ ]
+    ) (toString (lib.concatMap (
+      name: map (o: "${o.name} not in ${name}") (lib.filter (o: !(o.optional or false) && !(declaredIn name o)) recorded)
+    ) (supportedNames ++ lib.attrNames channels))))
+    (check "options: the module and its image evaluate against exactly the recorded declarations of each supported channel" (
+      lib.all (channel: fullyEvaluates (variantOf { inherit channel; })) supportedNames
+    ) (toString (lib.filter (channel: !(fullyEvaluates (variantOf { inherit channel; }))) supportedNames)))
+    (check "options: a channel lacking an option the module sets fails evaluation (boot.nixStoreMountOpts before nixos-25.11)" (
+      !(fullyEvaluates (variantOf { without = [ "boot.nixStoreMountOpts" ]; }))
+      && !(fullyEvaluates (variantOf { channel = "nixos-25.05"; }))
+    ) "")
+    (check "options: a value of the wrong type fails evaluation (boot.nixStoreMountOpts = [ \"\" ])" (
+      !(fullyEvaluates (variantOf { extra.boot.nixStoreMountOpts = lib.mkOverride 10 [ "" ]; }))
+    ) "")
   ];
 
   # Option documentation (Markdown), from the evaluated declarations.
@@ -595,7 +799,7 @@ let
   # NixOS documentation roles ({option}`x`) read as plain code in a README.
   plain = lib.replaceStrings [ "{option}`" "{file}`" "{command}`" ] [ "`" "`" "`" ];
 
-  # The stubs give the variant a freeform type; in NixOS it is the whole NixOS configuration.
+  # The stubs give the variant only the recorded options; in NixOS it is the whole NixOS configuration.
   typeOf =
     opt: if opt.name == "virtualisation.dockerVariant" then "NixOS configuration (submodule)" else opt.type;
 
@@ -611,38 +815,57 @@ let
   ) docList;
   # The version tables of README.md and patches/README.md, from patches/versions, the series
   # directories and the channel table, through the module's own selection (systemd.nix).
-  byMajorDesc = lib.sort (a: b: lib.toInt channels.${a} > lib.toInt channels.${b});
   codes = list: lib.concatMapStringsSep ", " (v: "`${v}`") list;
   harnessText =
     major:
     lib.concatMapStringsSep ", " (v: "`${v.version}` (`${v.kind}`, Debian ${v.suite})") (
       selection.verifiedFor major
     );
+  # Where a row was read from: the nixpkgs revision, else the sources it rests on.
+  readText =
+    c:
+    if c.revision != null then
+      "NixOS/nixpkgs `${c.revision}`"
+    else
+      "no nixpkgs revision readable here; "
+      + lib.concatMapStringsSep ", " (
+        r:
+        if r ? commit then
+          "nixpkgs `${baseNameOf r.path}` at `${builtins.substring 0 12 r.commit}`"
+        else
+          let
+            parts = lib.splitString "/" (lib.removePrefix "https://github.com/" r.source);
+          in
+          "[${lib.elemAt parts 0}/${lib.elemAt parts 1}#${lib.last parts}](${r.source})"
+      ) c.read;
   channelsTable = lib.concatStringsSep "\n" (
     [
-      "| NixOS channel | `pkgs.systemd` | patch series | built and booted by the harness (upstream systemd, image kind) |"
-      "|---|---|---|---|"
+      "| NixOS channel (supported until) | `pkgs.systemd` | patch series | built and booted by the harness (upstream systemd, image kind) | read from |"
+      "|---|---|---|---|---|"
     ]
     ++ map (
-      channel:
+      c:
       let
-        major = channels.${channel};
+        withSeries = lib.filter (m: lib.elem m majors) c.majors;
+        series =
+          if withSeries == [ ] then
+            "none: evaluation fails with the ways out"
+          else
+            lib.concatMapStringsSep " or " (m: "`patches/v${m}/`") withSeries;
+        harness = if withSeries == [ ] then "–" else lib.concatMapStringsSep "; " harnessText withSeries;
       in
-      if lib.elem major majors then
-        "| `${channel}` | ${major}.x | `patches/v${major}/` | ${harnessText major} |"
-      else
-        "| `${channel}` | ${major}.x | none: evaluation fails with the ways out | – |"
-    ) (byMajorDesc (lib.attrNames channels))
+      "| `${c.name}` (${c.supportedUntil}) | ${lib.concatMapStringsSep " or " (m: "${m}.x") c.majors} | ${series} | ${harness} | ${readText c} |"
+    ) selection.channelData.channels
   );
   seriesTable = lib.concatStringsSep "\n" (
     [
-      "| series | built and booted by the harness (upstream systemd, image kind) | NixOS channels with this major |"
+      "| series | built and booted by the harness (upstream systemd, image kind) | supported NixOS channels with this major |"
       "|---|---|---|"
     ]
     ++ map (
       major:
       let
-        withMajor = lib.attrNames (lib.filterAttrs (_: m: m == major) channels);
+        withMajor = lib.attrNames (lib.filterAttrs (_: ms: lib.elem major ms) channels);
       in
       "| `v${major}/` | ${harnessText major} | ${if withMajor == [ ] then "–" else codes withMajor} |"
     ) majors

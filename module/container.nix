@@ -92,10 +92,37 @@ in
 
   # The container cannot set the clock (no CAP_SYS_TIME); the host keeps time.
   services.timesyncd.enable = mkDefault false;
-  # One daemon less: glibc reads /etc/passwd, /etc/group and Docker's /etc/resolv.conf directly.
-  services.nscd.enable = mkDefault false;
-  # Without nscd, NSS modules cannot be loaded (nixpkgs asserts this); only when nscd is really off.
+  # nscd stays as NixOS sets it (on): NixOS's glibc loads NSS modules only through it, and one of them is
+  # nss-systemd (nixpkgs' systemd module puts it in system.nssModules), which resolves the names of
+  # DynamicUser= services. Only where a configuration turns nscd off, the module list is emptied (nixpkgs
+  # asserts that no NSS module is configured without nscd) and a warning says what is lost.
   system.nssModules = mkIf (!config.services.nscd.enable) (mkForce [ ]);
+  warnings = lib.optional (!config.services.nscd.enable) ''
+    nixos2docker: services.nscd.enable = false in the Docker variant: without nscd no NSS module can be
+    loaded, so nss-systemd is dropped and the user and group names of DynamicUser= services do not
+    resolve (`ls -l`, `ps`, and services that look up their own name). Keep nscd on unless that is meant.'';
+
+  # Opt-in NixOS setups whose mounts need CAP_SYS_ADMIN, which a default container lacks: the /etc
+  # overlay is mounted at every boot, and nixos-init is the boot path through an initrd, which an image
+  # does not have. The image could not finish booting; fail evaluation with the fix instead.
+  assertions = [
+    {
+      assertion = !config.system.etc.overlay.enable;
+      message = ''
+        nixos2docker: system.etc.overlay.enable = true cannot work in the Docker image: /etc is mounted as
+        an overlay at boot, which needs CAP_SYS_ADMIN, and a default container has none. Set
+          virtualisation.dockerVariant.system.etc.overlay.enable = false;
+        (the image's /etc is then populated by the activation script, as it is without the overlay).'';
+    }
+    {
+      assertion = !config.system.nixos-init.enable;
+      message = ''
+        nixos2docker: system.nixos-init.enable = true cannot work in the Docker image: nixos-init is the boot
+        path through systemd in the initrd, and an image has no initrd (the init runs stage 2 directly); its
+        mounts would need CAP_SYS_ADMIN, which a default container lacks. Set
+          virtualisation.dockerVariant.system.nixos-init.enable = false;'';
+    }
+  ];
   # systemd-oomd acts on cgroup pressure and needs a writable cgroup fs; the host's OOM handling applies.
   systemd.oomd.enable = mkDefault false;
 

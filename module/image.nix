@@ -31,8 +31,9 @@ let
     builtins.toJSON {
       # Stage 2 runs the activation script (users, /etc, wrappers, /run/current-system), then execs systemd.
       target = "${toplevel}/init";
-      # The target is a shell script, so the init cannot look for the patch marker itself.
-      patched = cfg.patchSystemd && systemd.patched;
+      # The target is a shell script, so the init cannot look for the patch marker itself. Judged on
+      # the package PID 1 really is (systemd.package as evaluated), not on pkgs.systemd.
+      patched = (systemd.runs config.systemd.package cfg.patchSystemd).patched;
       systemdVersion = lib.toInt (lib.versions.major config.systemd.package.version);
       args = cfg.initArgs;
       # Top-level keys replacing those of module/profile.json in the init.

@@ -11,5 +11,8 @@ final: prev: {
       selected = import ./systemd.nix { inherit (final) lib; } prev.systemd;
     in
     # Stock systemd under this name would be a patched systemd that is not: fail like the module does.
-    if selected.patched then selected.package else throw (final.lib.head selected.assertions).message;
+    if selected.patched then
+      selected.package
+    else
+      throw (final.lib.head (selected.runs prev.systemd true).assertions).message;
 }

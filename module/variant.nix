@@ -12,6 +12,8 @@ let
 
   cfg = config.virtualisation.dockerImage;
   systemd = import ./systemd.nix { inherit lib; } pkgs.systemd;
+  # Judged on the systemd the image's PID 1 really is: whatever definition of systemd.package won.
+  running = systemd.runs config.systemd.package cfg.patchSystemd;
 in
 {
   imports = [
@@ -27,10 +29,11 @@ in
   # patchSystemd = false in that case) instead of an image that silently runs unpatched systemd.
   systemd.package = mkIf cfg.patchSystemd systemd.package;
 
-  # No series for this systemd: evaluation fails (the image could not boot on stock Docker), with a
-  # message naming the majors that have one and the ways out.
-  assertions = mkIf cfg.patchSystemd systemd.assertions;
+  # PID 1 without a series (none for this major, or systemd.package replaced with mkForce): evaluation
+  # fails (the image could not boot on stock Docker), with a message naming the series, the supported
+  # channels that carry them and the ways out.
+  assertions = running.assertions;
 
   # Shown when the image is built: a systemd version the harness has not built and booted with its series.
-  warnings = mkIf cfg.patchSystemd systemd.warnings;
+  warnings = running.warnings;
 }
