@@ -17,21 +17,9 @@ import signal
 import subprocess
 import time
 
+from .namespace import INFO_FORMAT, Namespace, start_dockerd
+from .runtimes import HOSTCAPS_RUNTIME
 from .util import HarnessError, Skip, is_root, log, run, which
-
-INFO_FORMAT = "{{json .}}"
-HOSTCAPS_RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runc-hostcaps")
-
-
-def host_lacks_caps() -> bool:
-    """True when this host's own bounding set lacks capabilities the kernel knows."""
-    try:
-        last = int(open("/proc/sys/kernel/cap_last_cap").read())
-        with open("/proc/self/status") as f:
-            bnd = int([ln for ln in f if ln.startswith("CapBnd:")][0].split()[1], 16)
-    except (OSError, ValueError, IndexError):
-        return False
-    return bnd != (1 << (last + 1)) - 1
 
 
 class Daemon:
@@ -42,7 +30,8 @@ class Daemon:
         self.lock_timeout = lock_timeout
         self.start_timeout = start_timeout
         self.private = False
-        self.proc: subprocess.Popen | None = None
+        self.ns: Namespace | None = None
+        self.proc: subprocess.Popen | None = None   # the namespace's first process: dockerd
         self.env = dict(os.environ)
         self.info: dict = {}
         self.lock_fd = None
@@ -138,50 +127,18 @@ class Daemon:
     def _start_private(self) -> None:
         self._lock()
         d = self.dir
-        data_root, exec_root = f"{d}/data", f"{d}/exec"
-        sock, pidfile, logfile = f"{d}/docker.sock", f"{d}/docker.pid", f"{d}/dockerd.log"
-        for p in (data_root, exec_root):
+        sock, pidfile = f"{d}/docker.sock", f"{d}/docker.pid"
+        for p in (f"{d}/data", f"{d}/exec"):
             os.makedirs(p, exist_ok=True)
         self._kill_stale(pidfile)
-        if os.path.exists(sock):
-            os.unlink(sock)
-        script = (
-            "set -e; mount --make-rprivate /; "
-            "umount -l /sys/fs/cgroup 2>/dev/null || true; "
-            "mount -t cgroup2 none /sys/fs/cgroup; "
-            'exec dockerd --data-root "$1" --exec-root "$2" -H "unix://$3" --pidfile "$4" '
-            "--iptables=false --bridge=none "
-            '--log-level=warn --add-runtime "n2d-hostcaps=$5"'
-        )
-        log(f"starting a private dockerd (data-root {data_root}, log {logfile})")
-        lf = open(logfile, "ab")
-        lf.write(f"\n==== {time.ctime()} integration/run starts dockerd ====\n".encode())
-        lf.flush()
-        self.proc = subprocess.Popen(
-            ["unshare", "-m", "--", "sh", "-c", script, "sh", data_root, exec_root, sock, pidfile,
-             HOSTCAPS_RUNTIME],
-            stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, start_new_session=True)
-        lf.close()
-        self.private = True
+        args = ["--data-root", f"{d}/data", "--exec-root", f"{d}/exec", "-H", f"unix://{sock}", "--pidfile",
+                pidfile, "--iptables=false", "--bridge=none", "--log-level=warn",
+                "--add-runtime", f"n2d-hostcaps={HOSTCAPS_RUNTIME}"]
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise HarnessError(f"private dockerd exited with {self.proc.returncode}; "
-                                   f"see {logfile}")
-            if os.path.exists(sock):
-                info = self._query_info(self.env, timeout=10)
-                if info:
-                    self.info = info
-                    break
-            time.sleep(0.2)
-        else:
-            raise HarnessError(f"private dockerd did not answer within {self.start_timeout:.0f}s; "
-                               f"see {logfile}")
-        if str(self.info.get("CgroupVersion")) != "2":
-            raise HarnessError(f"private dockerd reports cgroup version "
-                               f"{self.info.get('CgroupVersion')}")
-        log(f"private dockerd pid {self.proc.pid} is up (cgroup v2)")
+        self.ns, self.info = start_dockerd("private dockerd", None, [], args, d, sock, f"{d}/dockerd.log",
+                                           lambda ns: [self.docker_bin], self.env, self.start_timeout)
+        self.proc = self.ns.proc
+        self.private = True
 
     @staticmethod
     def _alive(pid: int) -> bool:
@@ -217,20 +174,10 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop the private daemon (no-op for an ambient one). Safe to call twice."""
-        if self.proc is not None:
-            pid = self.proc.pid
-            if self.proc.poll() is None:
-                log(f"stopping private dockerd pid {pid}")
-                self._terminate(pid)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            # dockerd's own containerd runs in dockerd's session: make sure nothing is left.
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        if self.ns is not None:
+            log(f"stopping private dockerd pid {self.ns.pid}")
+            self.ns.stop(timeout=30)  # dockerd's own containerd runs in its session: nothing is left
+            self.ns = None
             self.proc = None
         if self.lock_fd is not None:
             self.lock_fd.close()

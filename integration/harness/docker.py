@@ -64,7 +64,8 @@ class Container:
 
 
 class Docker:
-    is_podman = False
+    """An engine's CLI (Docker's; harness.podman.Podman is podman's). Which kind the engine under test is,
+    is ``ctx.engine.kind`` (its EngineSpec): the clients do not store it again."""
 
     def __init__(self, daemon, run_id: str):
         self.env = daemon.env

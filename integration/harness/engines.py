@@ -35,16 +35,14 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 
-from .daemon import HOSTCAPS_RUNTIME, Daemon, INFO_FORMAT, host_lacks_caps
-
-# crun refuses resources whose cgroup2 controller is missing (this host's cgroup2 has none but
-# hugetlb); the wrapper drops those entries and execs crun (see its docstring)
-CRUN_RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crun-hostcgroup")
-from .docker import DOCKER_DEFAULT_CAPS, PODMAN_DEFAULT_CAPS, caps_mask
+from .daemon import Daemon
+from .docker import DOCKER_DEFAULT_CAPS, PODMAN_DEFAULT_CAPS, Docker, caps_mask
+from .namespace import STATE_ENV, Namespace, start_dockerd
+from .podman import Podman
+from .runtimes import CRUN_RUNTIME, HOSTCAPS_RUNTIME, host_lacks_caps
 from .util import HarnessError, Skip, is_root, log, run, run_streaming, tail_file, which
 
 ROOT_RECIPE_VERSION = 1
@@ -207,89 +205,6 @@ def parse_engines(value) -> list:
     return out
 
 
-# -- namespaces -------------------------------------------------------------------------------------
-NS_SCRIPT = r"""
-set -e
-mount --make-rprivate /
-root=$1; shift
-nbind=$1; shift
-if [ -z "$root" ]; then
-  umount -l /sys/fs/cgroup 2>/dev/null || true
-  mount -t cgroup2 none /sys/fs/cgroup
-  exec "$@"
-fi
-mount --bind "$root" "$root"
-mount -t proc proc "$root/proc"
-mount --rbind /sys "$root/sys"
-umount -l "$root/sys/fs/cgroup" 2>/dev/null || true
-mount -t cgroup2 none "$root/sys/fs/cgroup"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs -o mode=0755 tmpfs "$root/run"
-while [ "$nbind" -gt 0 ]; do
-  mkdir -p "$root$1"
-  mount --rbind "$1" "$root$1"
-  shift; nbind=$((nbind - 1))
-done
-cd "$root"
-mkdir -p .oldroot
-pivot_root . .oldroot
-cd /
-umount -l /.oldroot
-exec "$@"
-"""
-
-
-STATE_ENV = "NIXOS2DOCKER_ENGINE_STATE"
-
-
-class Namespace:
-    """A private mount namespace with cgroup2 at /sys/fs/cgroup (and, with ROOT, pivoted into it),
-    whose first process is CMD (a daemon or a holder).  ``prefix`` runs commands inside it."""
-
-    def __init__(self, root: str | None, binds, cmd, logfile: str, state_dir: str):
-        self.root = root
-        lf = open(logfile, "ab")
-        lf.write(f"\n==== {time.ctime()} integration/run: {' '.join(cmd)} ====\n".encode())
-        lf.flush()
-        binds = list(binds) if root else []
-        self.proc = subprocess.Popen(
-            ["unshare", "-m", "--", "sh", "-c", NS_SCRIPT, "sh", root or "", str(len(binds))] + binds
-            + list(cmd), stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, start_new_session=True,
-            env=dict(os.environ, **{STATE_ENV: state_dir}))  # marks it for EngineState._kill_stale
-        lf.close()
-        self.logfile = logfile
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def prefix(self) -> list:
-        return ["nsenter", "-t", str(self.proc.pid), "-m", "--"]
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 30) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                log(f"pid {self.proc.pid} ignored SIGTERM for {timeout:.0f}s: SIGKILL to its process group")
-        try:  # the daemon's children (containerd, shims) live in its session
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 def host_binds(ctx) -> list:
     """Host paths the engine's CLI must see at the same path: repo, /tmp, the cache dir and the
     targets of its symlinks (not engines/, which holds the roots themselves)."""
@@ -396,36 +311,15 @@ class RootDockerDaemon(_NamespacedEngine):
         self.state = EngineState(self.ctx, self.spec)
         d = self.state.dir
         sock = f"{d}/docker.sock"
-        if os.path.exists(sock):
-            os.unlink(sock)
-        cmd = ["dockerd", "--data-root", f"{d}/data", "--exec-root", f"{d}/exec", "-H", f"unix://{sock}",
-               "--pidfile", f"{d}/docker.pid", "--iptables=false", "--ip6tables=false", "--bridge=none",
-               "--log-level=warn", "--add-runtime", f"n2d-hostcaps={HOSTCAPS_RUNTIME}"]
+        args = ["--data-root", f"{d}/data", "--exec-root", f"{d}/exec", "-H", f"unix://{sock}",
+                "--pidfile", f"{d}/docker.pid", "--iptables=false", "--ip6tables=false", "--bridge=none",
+                "--log-level=warn", "--add-runtime", f"n2d-hostcaps={HOSTCAPS_RUNTIME}"]
         if self.spec.runtime == "crun":
-            cmd += ["--add-runtime", f"n2d-crun={CRUN_RUNTIME}", "--default-runtime", "n2d-crun"]
-        log(f"starting {self.spec.name}: dockerd from {self.root} (state {d})")
-        self.ns = Namespace(self.root, host_binds(self.ctx), cmd, f"{d}/dockerd.log", d)
-        self.state.record_pid(self.ns.pid)
+            args += ["--add-runtime", f"n2d-crun={CRUN_RUNTIME}", "--default-runtime", "n2d-crun"]
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if not self.ns.alive():
-                raise HarnessError(f"{self.spec.name}: dockerd exited with {self.ns.proc.returncode}; "
-                                   f"see {d}/dockerd.log\n{tail_file(f'{d}/dockerd.log')}")
-            if os.path.exists(sock):
-                p = run(self.prefix + ["docker", "info", "--format", INFO_FORMAT], timeout=20, env=self.env, expect=None)
-                if p.ok:
-                    try:
-                        self.info = json.loads(p.stdout)
-                        break
-                    except ValueError:
-                        pass
-            time.sleep(0.3)
-        else:
-            raise HarnessError(f"{self.spec.name}: dockerd did not answer within {self.start_timeout:.0f}s; "
-                               f"see {d}/dockerd.log")
-        if str(self.info.get("CgroupVersion")) != "2":
-            raise HarnessError(f"{self.spec.name}: dockerd reports cgroup version {self.info.get('CgroupVersion')}")
+        self.ns, self.info = start_dockerd(self.spec.name, self.root, host_binds(self.ctx), args, d, sock,
+                                           f"{d}/dockerd.log", lambda ns: ns.prefix + ["docker"], self.env,
+                                           self.start_timeout, on_start=lambda ns: self.state.record_pid(ns.pid))
 
     def _log_stop(self) -> None:
         log(f"stopping {self.spec.name} (pid {self.ns.pid})")
@@ -532,8 +426,6 @@ class Engine:
 def start(ctx, spec: EngineSpec):
     """Start SPEC; returns (Engine, client) where client is a harness.docker.Docker or
     harness.podman.Podman bound to it.  Raises Skip or HarnessError."""
-    from .docker import Docker
-    from .podman import Podman
     if spec.kind == "docker":
         backend = Daemon(ctx.cache_dir, install=not ctx.args.no_install) if spec.root is None \
             else RootDockerDaemon(ctx, spec)

@@ -293,9 +293,14 @@ class ImageBuilder:
             ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "/usr/local/bin/nixos2docker", 0o777
             t.addfile(ti)
 
+    def _on_podman(self) -> bool:
+        """Whether the engine under test (which builds the images) is podman."""
+        engine = getattr(self.ctx, "engine", None)
+        return engine is not None and engine.is_podman
+
     def start_interval_supported(self) -> bool:
         """HEALTHCHECK --start-interval needs Docker ≥ 25 (API 1.44); older builders reject the flag."""
-        if self._start_interval is None and getattr(self.ctx.docker, "is_podman", False):
+        if self._start_interval is None and self._on_podman():
             self._start_interval = False  # podman's build: not part of what the harness checks
         if self._start_interval is None:
             p = self.ctx.docker.cli(["version", "--format", "{{.Server.APIVersion}}"], timeout=30, expect=None)
@@ -385,7 +390,7 @@ class ImageBuilder:
             with open(os.path.join(tmp, "Dockerfile"), "w") as f:
                 f.write(self.dockerfile(base_tag, names, volumes, kind))
             # classic builder (offline); podman: docker format, else HEALTHCHECK is dropped
-            fmt = ["--format", "docker"] if getattr(self.ctx.docker, "is_podman", False) else []
+            fmt = ["--format", "docker"] if self._on_podman() else []
             self.ctx.docker.cli(["build", "-q", "--network", "none", "--rm", "--force-rm"] + fmt
                                 + ["-t", tag, tmp], timeout=600, env={"DOCKER_BUILDKIT": "0"})
         self.test_tags.append(tag)

@@ -18,6 +18,7 @@ import os
 import subprocess
 
 from .docker import PODMAN_DEFAULT_CAPS, Docker
+from .runtimes import CRUN_RUNTIME
 from .util import HarnessError, Skip, log, run, which
 
 
@@ -30,7 +31,6 @@ class Podman(Docker):
     """Same helpers as harness.docker.Docker (create/start/exec/wait_booted/timed_stop/…)."""
 
     RUN_FLAGS = ["--pids-limit=-1"]
-    is_podman = True
 
     def __init__(self, ctx):
         """The podman next to the run's Docker engine (ctx.podman()): it shares the engine's
@@ -50,7 +50,7 @@ class Podman(Docker):
             prefix = []
         else:
             raise Skip("podman needs cgroup2 at /sys/fs/cgroup (or the harness's private dockerd)")
-        from .engines import CRUN_RUNTIME  # an engine root's podman runs crun: through the wrapper
+        # an engine root's podman runs crun: through the wrapper
         self._setup(ctx, prefix, os.path.join(os.path.realpath(ctx.cache_dir), "engine-state",
                                               ctx.engine.name, "podman"),
                     runtime=CRUN_RUNTIME if engine_prefix else None)

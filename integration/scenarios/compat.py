@@ -9,9 +9,9 @@ engine, each way a user might start a stock image, with its measured verdict (RE
 from __future__ import annotations
 
 from harness.docker import BOOTED_STATES
+from harness.helpers import boot
 from harness.registry import add_core, scenario
 from harness.util import HarnessError
-from scenarios.core import boot
 
 WCG = ["--security-opt", "writable-cgroups=true"]
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from harness import contract as C
 from harness.docker import BOOTED_STATES
+from harness.helpers import boot, stop
 from harness.registry import scenario
 
 STOCK = ("sid", "trixie")
-
-PREAMBLE_RE = re.compile(r"after (\d+) µs of checks")
 
 STOCK_RO_REMEDIES = [["patched"], ["writable-cgroups=true"], ["podman"], ["--cgroupns=host"]]
 
@@ -69,27 +67,6 @@ def expect_fail_fast(ctx, image, r, flags, expected: int, groups, label: str = "
             logs.strip().splitlines()[-1] if logs.strip() else "(empty docker logs)")
     check_message(r, logs, groups, "message" + sfx)
     return code
-
-
-def boot(ctx, image, r, flags, label: str = "", timeout: float = 90):
-    """Create + start; wait for `systemctl is-system-running --wait`; check `running`."""
-    c, t0 = ctx.docker.run_detached(image, flags)
-    dt, state = ctx.docker.wait_booted(c, t0, timeout=timeout)
-    sfx = f" ({label})" if label else ""
-    r.check(f"boots to running{sfx}", state == "running", f"state {state} after {dt:.2f}s")
-    if state in BOOTED_STATES:
-        p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
-        failed = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
-        r.extra["failed_units" + (f"_{label}" if label else "")] = failed
-        if failed:
-            r.evidence(p.stdout, "systemctl --failed" + sfx)
-    logs = ctx.docker.logs(c, tail=60)
-    if state != "running":
-        r.evidence(logs, "docker logs" + sfx)
-    us = PREAMBLE_RE.findall(logs)
-    if us:  # the init's own figure (informational; no timing asserts)
-        r.extra.setdefault("preamble_us", []).append(int(us[-1]))
-    return c, dt, state
 
 
 @scenario("stock-ro", images=STOCK, order=10,
@@ -231,8 +208,7 @@ def exec_path(ctx, img, r):
     pv = ctx.docker.exec(c, ["nixos2docker", "--version"], timeout=30, expect=None)
     r.check("docker exec C nixos2docker --version (on PATH)", pv.returncode == 0,
             f"exit {pv.returncode}: {pv.output().strip()}")
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
 
 
 @scenario("restart", images=STOCK, order=60,
@@ -267,6 +243,5 @@ def restart(ctx, img, r):
         ctx.check_capeff(c, r, f"restart {i}")
     r.extra["restart_cycle_s"] = cycles
     r.note("restart→running s: " + ", ".join(f"{x:.2f}" for x in cycles))
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("final docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r, "final docker stop → exit 0")
     r.evidence(ctx.docker.logs(c), "docker logs")

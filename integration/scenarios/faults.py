@@ -17,6 +17,7 @@ import threading
 import time
 
 from harness.docker import BOOTED_STATES
+from harness.helpers import failed_units, kill_and_wait
 from harness.registry import scenario
 
 MODES = ("sid-patched", "sid")
@@ -50,22 +51,6 @@ def settle(ctx, c, t0, limit=BOOT_LIMIT_S) -> str:
     return state
 
 
-def failed_units(ctx, c, state) -> str:
-    if state not in BOOTED_STATES:
-        return ""
-    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
-    return " ".join(sorted(ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()))
-
-
-def kill_and_wait(ctx, c, sig="TERM", limit=STOP_LIMIT_S) -> tuple:
-    """`docker kill -s SIG` (if still running), then `docker wait`: (seconds, exit code or None = a hang)."""
-    t0 = time.monotonic()
-    if ctx.docker.state(c).get("Running"):
-        ctx.docker.cli(["kill", "-s", sig, c.name], timeout=30, expect=None)
-    code = ctx.docker.wait_exit(c, timeout=limit)
-    return time.monotonic() - t0, code
-
-
 def fault_case(ctx, img, r, label, flags, args=(), allowed_exit=None, booted=None) -> dict:
     """Run one fault: boot or fail, then docker kill -s TERM; checks that it ended, records what was seen.
 
@@ -73,11 +58,11 @@ def fault_case(ctx, img, r, label, flags, args=(), allowed_exit=None, booted=Non
     non-zero code with a message from the init or systemd. `booted(c)`: more checks on a booted container."""
     c, t0 = ctx.docker.run_detached(img, flags, list(args))
     state = settle(ctx, c, t0)
-    failed = failed_units(ctx, c, state)
+    failed = " ".join(failed_units(ctx, c)) if state in BOOTED_STATES else ""
     if booted and state in BOOTED_STATES:
         booted(c)
     logs = ctx.docker.logs(c, tail=80)
-    stop_s, code = kill_and_wait(ctx, c)
+    stop_s, code = kill_and_wait(ctx, c, timeout=STOP_LIMIT_S)
     row = {"fault": label, "mode": mode_name(img), "state": state, "failed": failed, "exit": code,
            "stop_s": round(stop_s, 2), "last_line": last_line(logs)}
     r.extra.setdefault("faults", []).append(row)
@@ -315,7 +300,7 @@ def faults_symlink_race(ctx, img, r):
             c, t0 = ctx.docker.run_detached(img, mounts + ["--tmpfs", "/run/lock", "--tmpfs", "/tmp"])
             state = settle(ctx, c, t0, limit=20)
             logs = ctx.docker.logs(c, tail=20)
-            _, code = kill_and_wait(ctx, c)
+            _, code = kill_and_wait(ctx, c, timeout=STOP_LIMIT_S)
             ctx.docker.cli(["rm", "-f", racer.name, c.name], timeout=60, expect=None)
             p = ctx.docker.run_once(img, sh, ["-c", "ls /srv/outside | wc -l"], timeout=60, expect=None)
             left = int(p.stdout.strip() or -1) if p.ok else -1

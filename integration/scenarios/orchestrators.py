@@ -12,6 +12,7 @@ import re
 import time
 
 from harness.docker import BOOTED_STATES, Container
+from harness.helpers import failed_units
 from harness.registry import scenario
 from harness.util import HarnessError
 
@@ -120,8 +121,7 @@ def kube_play(ctx, img, r):
             ctx.check_capeff(c, r)
             m = pm.exec(c, ["findmnt", "-n", "-o", "FSTYPE", "/run"], timeout=30, expect=None)
             r.check("/run is a tmpfs (emptyDir medium: Memory)", m.stdout.strip() == "tmpfs", m.output().strip())
-            failed = pm.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None).stdout.split()
-            r.extra["failed_units"] = failed[::4] if failed else []
+            r.extra["failed_units"] = failed_units(ctx, c, client=pm)
         sig = pm.cli(["inspect", "--format", "{{.Config.StopSignal}}", c.name], timeout=30, expect=None).stdout.strip()
         r.extra["stop_signal"] = sig
         t1 = time.monotonic()

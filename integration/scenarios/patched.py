@@ -13,6 +13,7 @@ import time
 import uuid
 
 from harness.docker import BOOTED_STATES
+from harness.helpers import boot, failed_units, kill_and_wait, stop
 from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, command_overlay, patched_versions
 from harness.registry import ImageKind, add_images, register_image_kind, scenario
 
@@ -35,29 +36,6 @@ register_image_kind(ImageKind(
 MARKER = "NIXOS2DOCKER_PATCHED_SYSTEMD="
 
 
-def _boot(ctx, img, r, flags, label=""):
-    c, t0 = ctx.docker.run_detached(img, flags)
-    dt, state = ctx.docker.wait_booted(c, t0, timeout=90)
-    sfx = f" ({label})" if label else ""
-    r.check(f"is-system-running --wait = running{sfx}", state == "running",
-            f"state {state} after {dt:.2f}s")
-    if state not in BOOTED_STATES:
-        r.evidence(ctx.docker.logs(c, tail=60), "docker logs" + sfx)
-    return c, dt, state
-
-
-def _failed_units(ctx, c) -> list:
-    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
-    return [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
-
-
-def _wait_stopped(ctx, c, timeout=60):
-    """Seconds until the container is no longer running (polling `docker inspect`), and its exit code."""
-    t0 = time.monotonic()
-    code = ctx.docker.wait_exit(c, timeout=timeout)
-    return time.monotonic() - t0, code
-
-
 def _all_logs(ctx, c) -> str:
     return ctx.docker.logs(c, tail=100000)
 
@@ -67,10 +45,10 @@ def _all_logs(ctx, c) -> str:
               "systemctl --failed empty, journald active and journalctl works, CapEff = Docker default, "
               "the marker is in PID 1's binary and its boot log; docker stop → exit 0")
 def patched_boot(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
     if state not in BOOTED_STATES:
         return
-    failed = _failed_units(ctx, c)
+    failed = failed_units(ctx, c)
     r.extra["failed_units"] = failed
     r.check("systemctl --failed is empty", not failed, " ".join(failed) or "none")
     p = ctx.docker.exec(c, ["systemctl", "is-active", "systemd-journald.service"], timeout=30, expect=None)
@@ -83,8 +61,7 @@ def patched_boot(ctx, img, r):
     logs = _all_logs(ctx, c)
     r.check("boot log names the patch series", "Container patches: " + MARKER in logs,
             "no 'Container patches:' line in docker logs")
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
     r.note(f"boot {r.boot_s:.2f}s, docker stop {r.stop_s:.2f}s")
     r.evidence(_all_logs(ctx, c), "docker logs")
 
@@ -99,7 +76,7 @@ HANDOVER_MILESTONES = ("Listening on Journal Socket (/dev/log).", "Started Journ
               "stdout of a test service (StandardOutput=tty → the container log); a service's "
               "StandardOutput=journal line is in journalctl")
 def patched_logs(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
     if state not in BOOTED_STATES:
         return
     tag = uuid.uuid4().hex[:12]
@@ -124,8 +101,7 @@ def patched_logs(ctx, img, r):
     p = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", "-u", "n2d-hello-journal"], timeout=30, expect=None)
     r.check("journalctl -u shows the journal test service", f"n2d-hello-journal-{tag}" in p.stdout,
             p.output().strip()[-300:])
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
     r.evidence(logs, "docker logs")
 
 
@@ -133,18 +109,15 @@ def patched_logs(ctx, img, r):
           doc="`docker stop` (image StopSignal SIGRTMIN+3) and `docker kill -s TERM` (SIGTERM, what "
               "Kubernetes sends) each end in a clean shutdown: exited, code 0 (not 137); times printed")
 def patched_stop(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS, "stop")
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS, label="stop")
     if state in BOOTED_STATES:
-        r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-        r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+        stop(ctx, c, r)
         logs = _all_logs(ctx, c)
         r.check("docker stop: shutdown reached 'Exiting container.'/'Halting'",
                 "Exiting container." in logs or "Halting system." in logs, logs[-300:])
-    c2, boot2, state2 = _boot(ctx, img, r, ctx.TMPFS_FLAGS, "kill -s TERM")
+    c2, boot2, state2 = boot(ctx, img, r, ctx.TMPFS_FLAGS, label="kill -s TERM")
     if state2 in BOOTED_STATES:
-        p = ctx.docker.cli(["kill", "-s", "TERM", c2.name], timeout=30, expect=None)
-        r.check("docker kill -s TERM accepted", p.ok, p.output().strip())
-        s2, code2 = _wait_stopped(ctx, c2, timeout=60)
+        s2, code2 = kill_and_wait(ctx, c2, "TERM", timeout=60)
         r.check("docker kill -s TERM → exited", code2 is not None, f"still running after {s2:.1f}s")
         r.check("docker kill -s TERM → exit 0", code2 == 0, f"exit {code2} after {s2:.2f}s")
         logs = _all_logs(ctx, c2)
@@ -159,15 +132,14 @@ def patched_stop(ctx, img, r):
               "container, so systemd-shutdown gets no SIGCHLD for it): exit 0, not SIGKILL after Docker's "
               "10 s grace (exit 137); time printed")
 def patched_stop_exec(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
     if state not in BOOTED_STATES:
         return
     p = ctx.docker.exec(c, ["sh", "-c", 'trap "sleep 0.3; exit 0" TERM; while :; do sleep 0.1; done'],
                         flags=["-d"], timeout=30, expect=None)
     r.check("docker exec -d accepted", p.returncode == 0, p.output().strip())
     time.sleep(0.5)
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0 (not 137)", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r, "docker stop → exit 0 (not 137)")
     r.note(f"docker stop {r.stop_s:.2f}s")
     r.evidence(_all_logs(ctx, c)[-2000:], "docker logs (end)")
 
@@ -175,7 +147,7 @@ def patched_stop_exec(ctx, img, r):
 @scenario("patched-exit-code", images=PATCHED, order=103,
           doc="`systemctl exit 42` inside → the container exits with code 42")
 def patched_exit_code(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
     if state not in BOOTED_STATES:
         return
     t0 = time.monotonic()
@@ -191,7 +163,7 @@ def patched_exit_code(ctx, img, r):
           doc="`systemctl daemon-reload` and `systemctl daemon-reexec` keep it running (PID 1 still "
               "systemd, no failed units, PID 1 keeps logging to docker logs after the re-exec)")
 def patched_reload(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
     if state not in BOOTED_STATES:
         return
     for verb in ("daemon-reload", "daemon-reexec"):
@@ -201,13 +173,12 @@ def patched_reload(ctx, img, r):
         r.check(f"running after {verb}", st == "running", f"state {st}")
         p = ctx.docker.exec(c, ["cat", "/proc/1/comm"], timeout=30, expect=None)
         r.check(f"PID 1 is systemd after {verb}", p.stdout.strip() == "systemd", p.output().strip())
-        failed = _failed_units(ctx, c)
+        failed = failed_units(ctx, c)
         r.check(f"no failed units after {verb}", not failed, " ".join(failed) or "none")
     logs = _all_logs(ctx, c)
     r.check("banner logged again after re-exec", logs.count("running in system mode") >= 2,
             f"{logs.count('running in system mode')} banner lines")
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
     r.evidence(logs, "docker logs")
 
 
@@ -215,10 +186,10 @@ def patched_reload(ctx, img, r):
           doc="`docker run -d IMG` with no flags at all (the image declares /run, /run/lock, /tmp as "
               "Volumes) boots to running; `docker restart` boots again; docker stop → exit 0")
 def patched_zero_flags(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, [])
+    c, r.boot_s, state = boot(ctx, img, r, [])
     if state not in BOOTED_STATES:
         return
-    failed = _failed_units(ctx, c)
+    failed = failed_units(ctx, c)
     r.check("systemctl --failed is empty", not failed, " ".join(failed) or "none")
     ctx.check_capeff(c, r)
     t0 = time.monotonic()
@@ -227,8 +198,7 @@ def patched_zero_flags(ctx, img, r):
     dt, st = ctx.docker.wait_booted(c, t0, timeout=90)
     r.check("running after docker restart", st == "running", f"state {st} after {dt:.2f}s")
     r.extra["restart_s"] = round(dt, 3)
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
     r.note(f"boot {r.boot_s:.2f}s, restart→running {dt:.2f}s, stop {r.stop_s:.2f}s")
     r.evidence(_all_logs(ctx, c), "docker logs")
 
@@ -246,13 +216,12 @@ def _wait_inactive(ctx, c, unit, tries=50):
 
 
 def _booted(ctx, img, r):
-    c, r.boot_s, state = _boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
     return c if state in BOOTED_STATES else None
 
 
 def _finish(ctx, c, r):
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
 
 
 @scenario("patched-dynamicuser", images=PATCHED, order=110,
@@ -299,7 +268,7 @@ def patched_scope(ctx, img, r):
     r.check("scope still active after daemon-reexec", p.stdout.strip().endswith("active"), p.output().strip())
     ended, state = _wait_inactive(ctx, c, "n2d-sc2.scope")
     r.check("scope gone after its process exited (after daemon-reexec)", ended, state)
-    failed = _failed_units(ctx, c)
+    failed = failed_units(ctx, c)
     r.check("no failed units", not failed, " ".join(failed) or "none")
     _finish(ctx, c, r)
 
@@ -320,7 +289,7 @@ def patched_session(ctx, img, r):
                             "systemctl --user is-system-running --wait"], timeout=90, expect=None)
     r.check("su -l n2duser: systemctl --user is-system-running = running",
             p.stdout.strip().endswith("running"), p.output().strip()[-300:])
-    failed = _failed_units(ctx, c)
+    failed = failed_units(ctx, c)
     r.check("no failed units", not failed, " ".join(failed) or "none")
     _finish(ctx, c, r)
 

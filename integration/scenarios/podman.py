@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.docker import BOOTED_STATES, DOCKER_DEFAULT_CAPEFF, mask_names
+from harness.helpers import failed_units, stop
 from harness.registry import scenario
 
 
@@ -19,14 +20,12 @@ def podman_boot(ctx, img, r):
     r.check("boots to running", state == "running", f"state {state} after {r.boot_s:.2f}s")
     logs = pm.logs(c, tail=40)
     if state in BOOTED_STATES:
-        p = pm.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
-        r.extra["failed_units"] = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+        r.extra["failed_units"] = failed_units(ctx, c, client=pm)
         got = pm.capeff(c)
         extra = mask_names((got or 0) & ~DOCKER_DEFAULT_CAPEFF)
         r.extra["capeff"] = None if got is None else f"{got:016x}"
         r.check("CapEff of PID 1 ⊆ Docker's default set", got is not None and not extra,
                 f"CapEff {got:016x}" + (f"; beyond Docker's default: {extra}" if extra else "")
                 if got is not None else "could not read /proc/1/status")
-    r.stop_s, r.exit_code = pm.timed_stop(c)
-    r.check("podman stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r, "podman stop → exit 0", client=pm)
     r.evidence(logs, "podman logs")

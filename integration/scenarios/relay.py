@@ -6,21 +6,16 @@ Stock systemd still needs a writable cgroup fs, so the runs use --privileged (rw
 cgroup namespace) or, as the least capability set, --cap-add SYS_ADMIN with the insecure
 --cgroupns=host rw bind. Stop timings are printed; a stop must end well before Docker's 10 s grace.
 
-On this project's private daemon `docker exec` into a --privileged container fails (the exec process asks
-for capabilities the host lacks; the n2d-hostcaps wrapper only rewrites `create`), so for --privileged runs
-the scenarios enter the container's namespaces with nsenter from the host instead — the same namespaces
-`docker exec` joins.
+For --privileged runs on this project's private daemon the scenarios enter the container with nsenter
+instead of `docker exec` (harness.helpers.in_container says why).
 """
 
 from __future__ import annotations
 
-import time
-
 from harness.docker import BOOTED_STATES
 from harness import contract as C
-from harness.fixtures import privileged_runtime
+from harness.helpers import boot, failed_units, in_container, privileged, timed_exit, wait_booted
 from harness.registry import scenario
-from harness.util import run
 
 STOCK = ("sid", "trixie")
 EXIT_RELAY_IMPOSSIBLE = C.EXIT_RELAY_IMPOSSIBLE   # --relay=always without CAP_SYS_ADMIN
@@ -31,79 +26,8 @@ STOP_LIMIT_S = 8.0
 RELAY_LINE = "relay mode"
 
 
-def privileged(ctx) -> list:
-    return ["--privileged"] + list(ctx.TMPFS_FLAGS) + privileged_runtime(ctx)
-
-
 def least_caps(ctx) -> list:
     return ["--cap-add", "SYS_ADMIN"] + list(ctx.TMPFS_FLAGS) + list(ctx.STOCK_RW_FLAGS)
-
-
-def exec_works(ctx, flags) -> bool:
-    return not ("--privileged" in flags and privileged_runtime(ctx))
-
-
-def container_pids(ctx, c) -> tuple:
-    """(host PID of the container's PID 1, host PID of its first child — systemd in relay mode — or None)."""
-    p = ctx.docker.cli(["inspect", "--format", "{{.State.Pid}}", c.name], timeout=30, expect=None)
-    try:
-        init = int(p.stdout.strip())
-        with open(f"/proc/{init}/task/{init}/children") as f:
-            kids = f.read().split()
-    except (ValueError, OSError):
-        return None, None
-    return init, (int(kids[0]) if kids else None)
-
-
-def in_container(ctx, c, cmd, timeout=30):
-    """`docker exec C CMD`, or where that cannot run, nsenter from the host into the same namespaces."""
-    if exec_works(ctx, c.flags):
-        return ctx.docker.exec(c, cmd, timeout=timeout, expect=None)
-    init, _ = container_pids(ctx, c)
-    return run(["nsenter", "-t", str(init or 0), "-a", "--"] + list(cmd), timeout=timeout, expect=None)
-
-
-def wait_booted(ctx, c, t0, timeout=90):
-    """Poll `systemctl is-system-running --wait` in the container: (seconds since t0, state)."""
-    if exec_works(ctx, c.flags):
-        return ctx.docker.wait_booted(c, t0, timeout=timeout)
-    last = ""
-    while time.monotonic() - t0 < timeout:
-        left = max(1.0, timeout - (time.monotonic() - t0))
-        p = in_container(ctx, c, ["systemctl", "is-system-running", "--wait"], timeout=left)
-        out = p.stdout.strip().splitlines()
-        if out and out[-1].strip() in BOOTED_STATES:
-            return time.monotonic() - t0, out[-1].strip()
-        last = p.output()
-        if not ctx.docker.state(c).get("Running"):
-            return time.monotonic() - t0, f"exited({ctx.docker.exit_code(c)})"
-        time.sleep(0.05)
-    return time.monotonic() - t0, f"timeout({last.strip()[:200]})"
-
-
-def failed_units(ctx, c) -> list:
-    p = in_container(ctx, c, ["systemctl", "--failed", "--no-legend", "--plain"])
-    return sorted(ln.split()[0] for ln in p.stdout.splitlines() if ln.strip())
-
-
-def boot(ctx, img, r, flags, label="", args=(), allow_failed=()):
-    """Boot and check `running`; or `degraded` by exactly the units of `allow_failed` (failures the same flags
-    give without relay, measured by the caller)."""
-    sfx = f" ({label})" if label else ""
-    c, t0 = ctx.docker.run_detached(img, flags, args)
-    dt, state = wait_booted(ctx, c, t0)
-    if not exec_works(ctx, flags):
-        r.note("nsenter from the host stands in for docker exec (--privileged on this daemon)")
-    failed = failed_units(ctx, c) if state in BOOTED_STATES else []
-    if failed:
-        r.evidence("\n".join(failed), "systemctl --failed" + sfx)
-    ok = state == "running" or (state == "degraded" and failed and set(failed) <= set(allow_failed))
-    r.check(f"boots to running{sfx}" + (f" (or degraded by {', '.join(allow_failed)} as without relay)"
-                                         if allow_failed else ""),
-            ok, f"state {state} after {dt:.2f}s" + (f"; failed: {' '.join(failed)}" if failed else ""))
-    if state not in BOOTED_STATES:
-        r.evidence(ctx.docker.logs(c, tail=60), "docker logs" + sfx)
-    return c, dt, state
 
 
 def exec_mode_failures(ctx, img, r, flags) -> list:
@@ -150,14 +74,6 @@ def exec_checks(ctx, c, r):
                                           "$(cat /sys/fs/cgroup/cgroup.subtree_control); "
                                           "echo init in: $(cut -d: -f3 /proc/1/cgroup)"])
     r.note("cgroups: " + " ".join(p.output().split()))
-
-
-def timed_exit(ctx, c, action, timeout=60):
-    """Run `action()` (a docker kill/exec), then `docker wait`: (seconds, exit code or None)."""
-    t0 = time.monotonic()
-    action()
-    code = ctx.docker.wait_exit(c, timeout=timeout)
-    return time.monotonic() - t0, code
 
 
 def kill_term(ctx, c, r):

@@ -11,6 +11,7 @@ import json
 import time
 
 from harness import contract as C
+from harness.helpers import in_container, privileged
 from harness.registry import scenario
 
 KINDS = ("sid-patched", "trixie-patched", "sid", "trixie")
@@ -151,7 +152,6 @@ def wait_healthy(ctx, img, r):
           doc="relay mode (stock systemd, --privileged): PID 1 stays the init and systemd is its child; "
               "`nixos2docker wait` right after `docker run -d` still waits for the boot and exits 0")
 def wait_relay(ctx, img, r):
-    from scenarios.relay import in_container, privileged
     c, t0 = ctx.docker.run_detached(img, privileged(ctx))
     p, doc, _ = _wait(ctx, c, run_in=in_container)
     r.boot_s = time.monotonic() - t0

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 
 from harness.docker import BOOTED_STATES
+from harness.helpers import FAILED_UNITS_CMD, unit_names
 from harness.images import (DEFAULT_PACKAGES, STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, command_overlay,
                             patched_versions)
 from harness.engines import DEFAULT_ENGINE
@@ -317,11 +318,11 @@ class Checker:
             return d.unit
         p = self.ctx.docker.exec(self.c, ["systemctl", "list-units", "--all", "--plain", "--no-legend",
                                           "--full", d.unit], timeout=30, expect=None)
-        names = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+        names = unit_names(p.stdout)
         if not names:
             p = self.ctx.docker.exec(self.c, ["systemctl", "list-unit-files", "--plain", "--no-legend",
                                               d.unit], timeout=30, expect=None)
-            names = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+            names = unit_names(p.stdout)
         return names[0] if names else d.unit
 
     def is_active(self, unit: str, wait: float = 10) -> tuple:
@@ -436,8 +437,8 @@ def run_mode(ctx, mode: Mode, img, r) -> dict:
                 ck.record(d.name, name, False, f"not booted ({state})")
         res["rows"] = {k: {n: list(v) for n, v in row.items()} for k, row in ck.rows.items()}
         return res
-    p = ctx.docker.exec(c, ["systemctl", "--failed", "--no-legend", "--plain"], timeout=30, expect=None)
-    res["failed_units"] = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
+    p = ctx.docker.exec(c, FAILED_UNITS_CMD, timeout=30, expect=None)
+    res["failed_units"] = unit_names(p.stdout)
     ck.record(SYSTEM_ROW, "running", state == "running",
               f"{state} after {res['boot_s']}s; failed units: {' '.join(res['failed_units']) or 'none'}")
     if state != "running":

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 from harness.docker import BOOTED_STATES
+from harness.helpers import boot, stop
 from harness.registry import scenario
-from scenarios.core import boot
 
 WCG = ["--security-opt", "writable-cgroups=true"]
 DOCKER28 = ["docker28", "docker28-crun"]
@@ -111,8 +111,7 @@ def wcg_patched(ctx, img, r):
     main = procs[-1].removeprefix("main=") if procs else ""
     r.check("that cgroup's cgroup.procs lists journald's MainPID", bool(main) and main in procs[:-1],
             facts["journald_procs"])
-    r.stop_s, r.exit_code = ctx.docker.timed_stop(c)
-    r.check("docker stop → exit 0", r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
+    stop(ctx, c, r)
 
     # The same image on Docker's default read-only cgroup: no subtree to use (the contrast the flag makes).
     c0, _, st0 = boot(ctx, img, r, ctx.TMPFS_FLAGS, label="read-only cgroup")
