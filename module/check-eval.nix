@@ -165,16 +165,17 @@ let
     {
       systemdVersion,
       channel ? "nixos-unstable",
-      # Newer nixpkgs (2026): services.journald.settings (storage renamed); false: earlier releases.
-      journaldSettings ? true,
+      # services.journald.settings (storage renamed into it), as nixos-options.json records for the
+      # channel, unless given.
+      journaldSettings ? declaredIn channel (lib.findFirst (o: o.name == "services.journald.settings.Journal") null recorded),
       # Option names left out of the channel's declarations (a channel without them).
       without ? [ ],
     }:
     { config, ... }:
     {
-      # nixos/modules/system/boot/systemd/journald.nix (the revision that introduced
-      # services.journald.settings.Journal): `storage` became an alias of settings.Journal.Storage that
-      # warns when used. Before it (e.g. e9ab2a06ab44b0bc2f0cb9e1869f8c715a305d81) `storage` was an enum.
+      # nixos/modules/system/boot/systemd/journald.nix since NixOS/nixpkgs#536538 (26.11): `storage`
+      # became an alias of settings.Journal.Storage that warns when used. Before it (e.g.
+      # e9ab2a06ab44b0bc2f0cb9e1869f8c715a305d81) `storage` was an enum.
       imports = lib.optional journaldSettings (
         lib.mkRenamedOptionModule
           [ "services" "journald" "storage" ]
@@ -186,6 +187,7 @@ let
           o:
           declaredIn channel o
           && !(lib.elem o.name without)
+          # The journald pair follows journaldSettings (a test may ask for either).
           && (
             o.optional or false
             -> (if journaldSettings then o.name == "services.journald.settings.Journal" else o.name == "services.journald.storage")
@@ -303,14 +305,16 @@ let
     {
       systemdVersion ? "262",
       channel ? "nixos-unstable",
-      journaldSettings ? true,
+      journaldSettings ? null,
       without ? [ ],
       extra ? { },
     }:
     lib.evalModules {
       modules = [
         ./default.nix
-        (nixosStub { inherit systemdVersion channel journaldSettings without; })
+        (nixosStub (
+          { inherit systemdVersion channel without; } // lib.optionalAttrs (journaldSettings != null) { inherit journaldSettings; }
+        ))
         extra
       ];
     };
@@ -765,6 +769,16 @@ let
     (check "options: the module and its image evaluate against exactly the recorded declarations of each supported channel" (
       lib.all (channel: fullyEvaluates (variantOf { inherit channel; })) supportedNames
     ) (toString (lib.filter (channel: !(fullyEvaluates (variantOf { inherit channel; }))) supportedNames)))
+    (check "journald per channel: storage on nixos-26.05, settings.Journal.Storage on nixos-26.11 and unstable (NixOS/nixpkgs#536538), no rename warning" (
+      (variantOf { channel = "nixos-26.05"; }).services.journald.storage == "volatile"
+      && lib.all (
+        channel:
+        let
+          v = variantOf { inherit channel; };
+        in
+        v.services.journald.settings.Journal.Storage == "volatile" && !(lib.any (w: lib.hasInfix "journald" w) v.warnings)
+      ) [ "nixos-26.11" "nixos-unstable" ]
+    ) "")
     (check "options: a channel lacking an option the module sets fails evaluation (boot.nixStoreMountOpts before nixos-25.11)" (
       !(fullyEvaluates (variantOf { without = [ "boot.nixStoreMountOpts" ]; }))
       && !(fullyEvaluates (variantOf { channel = "nixos-25.05"; }))
