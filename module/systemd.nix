@@ -64,12 +64,12 @@ let
     map (lib.removePrefix "v") (lib.attrNames (lib.filterAttrs isSeriesDir (builtins.readDir patchesRoot)))
   );
 
-  channelsWith = major: lib.attrNames (lib.filterAttrs (_: channelMajors: lib.elem major channelMajors) channels);
-
-  channelList =
-    lib.concatStringsSep ", " (
-      lib.concatMap (major: map (channel: "${channel} (${major})") (channelsWith major)) majors
-    );
+  # "nixos-26.11 (261 or 262), nixos-unstable (261 or 262)": the supported channels whose systemd has a
+  # series, in the table's order, each with the majors it can carry that have one.
+  withSeries = c: lib.filter (m: lib.elem m majors) c.majors;
+  channelList = lib.concatMapStringsSep ", " (c: "${c.name} (${lib.concatStringsSep " or " (withSeries c)})") (
+    lib.filter (c: withSeries c != [ ]) channelData.channels
+  );
 in
 systemd:
 let
