@@ -103,8 +103,9 @@ in
     resolve (`ls -l`, `ps`, and services that look up their own name). Keep nscd on unless that is meant.'';
 
   # Opt-in NixOS setups whose mounts need CAP_SYS_ADMIN, which a default container lacks: the /etc
-  # overlay is mounted at every boot, and nixos-init is the boot path through an initrd, which an image
-  # does not have. The image could not finish booting; fail evaluation with the fix instead.
+  # overlay is mounted at every boot, and nixos-init requires that overlay (nixpkgs'
+  # nixos/modules/system/activation/nixos-init.nix asserts it). The image could not finish booting; fail
+  # evaluation with the fix instead.
   assertions = [
     {
       assertion = !config.system.etc.overlay.enable;
@@ -117,9 +118,9 @@ in
     {
       assertion = !config.system.nixos-init.enable;
       message = ''
-        nixos2docker: system.nixos-init.enable = true cannot work in the Docker image: nixos-init is the boot
-        path through systemd in the initrd, and an image has no initrd (the init runs stage 2 directly); its
-        mounts would need CAP_SYS_ADMIN, which a default container lacks. Set
+        nixos2docker: system.nixos-init.enable = true cannot work in the Docker image: nixos-init needs the
+        /etc overlay (system.etc.overlay.enable, which nixpkgs asserts for it), and mounting that overlay at
+        boot needs CAP_SYS_ADMIN, which a default container lacks. Set
           virtualisation.dockerVariant.system.nixos-init.enable = false;'';
     }
   ];
