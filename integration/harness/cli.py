@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from . import util
+from . import machine, util
 from . import engines as eng
 from .docker import mask_names
 from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder
@@ -370,7 +370,8 @@ def main(argv=None) -> int:
     results: list = []
     meta = {"run_id": ctx.run_id, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "cache_dir": ctx.cache_dir, "repo": REPO, "default_engine": eng.DEFAULT_ENGINE,
-            "engines_selected": engine_names, "images": {}, "engine_wall_s": {}}
+            "engines_selected": engine_names, "images": {}, "engine_wall_s": {},
+            "machine": machine.facts(REPO)}
     rc = 1
     try:
         os.makedirs(ctx.cache_dir, exist_ok=True)

@@ -56,5 +56,40 @@ class DocsTest(unittest.TestCase):
         self.assertEqual(len(self.gen.stale_facts("x.md", "nixos2docker_0.0.0_amd64.deb\n")), 1)
 
 
+class ResultsTest(unittest.TestCase):
+    """docs/results.py: a harness result file → the kept file → the tables."""
+
+    def test_tables_come_from_the_result_file(self):
+        import json
+        import sys
+        import tempfile
+        sys.path.insert(0, os.path.join(REPO, "docs"))
+        import results
+        run = {"run_id": "42", "started": "2026-12-01T10:00:00Z", "wall_s": 99.5,
+               "machine": {"hostname": "h", "cpus": 2, "cpu_model": "X", "memory_gib": 4, "kernel": "6.1",
+                           "loadavg": ["1.0"], "commit": "abc"},
+               "engines_selected": ["docker28"], "counts": {"passed": 2, "failed": 0, "skipped": 0},
+               "engines": {"docker28": {"server_version": "28.5", "packages": {"runc": "1.3"}, "noise": "x"}},
+               "scenarios": {
+                   "docker28/patched-boot@sid-patched": {"engine": "docker28", "scenario": "patched-boot",
+                                                         "image_kind": "sid-patched", "status": "pass",
+                                                         "boot_s": 0.5, "stop_s": 0.2, "seconds": 3},
+                   "docker28/workload@sid": {"engine": "docker28", "scenario": "workload", "image_kind": "sid",
+                                             "status": "pass", "boot_s": 1.5, "stop_s": 0.4,
+                                             "extra": {"modes": {"ours": {"rows": {
+                                                 "nginx": {"active": [True, ""], "request": [False, "x"]}}}}}}}}
+        with tempfile.TemporaryDirectory() as repo:
+            os.makedirs(os.path.join(repo, "docs", "results"))
+            with open(os.path.join(repo, "docs", "results", "r.json"), "w") as f:
+                json.dump(results.condense(run), f)
+            b = results.blocks(repo)
+        self.assertIn("| 2026-12-01T10:00:00Z | [r.json](results/r.json) | abc |", b["results:runs"][0])
+        self.assertIn("server_version 28.5, runc 1.3", b["results:engines"][0])
+        self.assertNotIn("noise", b["results:engines"][0])
+        self.assertIn("| docker28 | `sid-patched` | 1 | 0.50 (0.50–0.50) | 0.20 (0.20–0.20) |",
+                      b["results:boot-stop"][0])
+        self.assertIn("| docker28/workload@sid | ours | 1/2 | nginx request |", b["results:workload"][0])
+
+
 if __name__ == "__main__":
     unittest.main()

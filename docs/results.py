@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""docs/results.py — measurements as result files, and the tables generated from them.
+
+    docs/results.py add RESULTS.json [--machine-here]
+        keep a harness result file (integration/run --results, default integration/results/results.json) as
+        docs/results/harness-<date>-<run id>.json: the date, the machine, every engine's versions, the counts,
+        and per scenario its status, exit code, boot, stop and wall seconds, and the workload's checks.
+        A result file written before the harness recorded its machine needs --machine-here (this machine's
+        facts are recorded, marked as such) — only when it was run here.
+    docs/gen --write
+        regenerates the tables in docs/measurements.md from every file in docs/results/ (blocks()).
+
+Nothing in a table is typed by hand: a figure that is not in a result file is not in the docs.
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+DOCS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(DOCS)
+ENGINE_KEYS = ("server_version", "version", "runtime", "runtime_version", "containerd_version", "cgroup_version",
+               "kernel", "packages")
+
+
+def condense(doc: dict) -> dict:
+    """The part of a harness result file the tables need."""
+    scen, workload = {}, {}
+    for key, r in sorted(doc.get("scenarios", {}).items()):
+        scen[key] = {k: r.get(k) for k in ("engine", "scenario", "image_kind", "status", "exit_code", "boot_s",
+                                           "stop_s", "seconds")}
+        modes = (r.get("extra") or {}).get("modes")
+        if isinstance(modes, dict):
+            workload[key] = {m: {d: {c: bool(v[0]) for c, v in row.items()} for d, row in res.get("rows", {}).items()}
+                             for m, res in modes.items()}
+    engines = {}
+    for name, facts in (doc.get("engines") or {}).items():
+        facts = facts or {}
+        engines[name] = {k: facts[k] for k in ENGINE_KEYS if k in facts} or {"error": str(facts.get("error", ""))[:200]}
+    return {"kind": "harness", "run_id": doc.get("run_id"), "started": doc.get("started"),
+            "finished": doc.get("finished"), "machine": doc.get("machine"), "engines": engines,
+            "engines_selected": doc.get("engines_selected"), "counts": doc.get("counts"), "wall_s": doc.get("wall_s"),
+            "engine_wall_s": doc.get("engine_wall_s"), "scenarios": scen, "workload": workload}
+
+
+def add(path: str, machine_here: bool) -> str:
+    with open(path, encoding="utf-8") as f:
+        doc = condense(json.load(f))
+    if not doc["machine"]:
+        if not machine_here:
+            raise SystemExit(f"nixos2docker: docs/results.py: {path} records no machine (an older harness): run it "
+                             "again, or pass --machine-here if it was run on this machine")
+        sys.path.insert(0, os.path.join(REPO, "integration"))
+        from harness import machine  # noqa: E402
+        doc["machine"] = dict(machine.facts(REPO), recorded="by docs/results.py add, not by the run")
+    if not doc["started"]:
+        raise SystemExit(f"nixos2docker: docs/results.py: {path} has no start date")
+    out = os.path.join(DOCS, "results", f"harness-{doc['started'][:10]}-{doc['run_id'] or 'run'}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return out
+
+
+def load(repo: str) -> list:
+    out = []
+    for p in sorted(glob.glob(os.path.join(repo, "docs", "results", "*.json"))):
+        with open(p, encoding="utf-8") as f:
+            d = json.load(f)
+        d["_file"] = os.path.relpath(p, os.path.join(repo, "docs"))
+        out.append(d)
+    return sorted(out, key=lambda d: d.get("started") or "")
+
+
+def _machine(m: dict) -> str:
+    if not m:
+        return "not recorded"
+    return (f"{m.get('hostname', '?')}: {m.get('cpus', '?')} × {m.get('cpu_model') or 'CPU'}, "
+            f"{m.get('memory_gib', '?')} GiB, kernel {m.get('kernel', '?')}, load {' '.join(m.get('loadavg') or [])}")
+
+
+def _engine(facts: dict) -> str:
+    if "error" in facts:
+        return f"error: {facts['error']}"
+    parts = [f"{k} {facts[k]}" for k in ENGINE_KEYS if k in facts and k != "packages"]
+    pk = facts.get("packages") or {}
+    if isinstance(pk, dict):
+        parts += [f"{k} {v}" for k, v in sorted(pk.items())]
+    return ", ".join(parts).replace("|", "/")
+
+
+def _spread(xs: list) -> str:
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    if not xs:
+        return "–"
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+NONE = "| – | no result file in docs/results/ yet (`docs/results.py add`) |\n|---|---|"
+
+
+def runs_table(files: list) -> str:
+    if not files:
+        return NONE
+    rows = ["| started (UTC) | file | commit | machine | engines | passed | failed | skipped | wall |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for d in files:
+        c = d.get("counts") or {}
+        m = d.get("machine") or {}
+        rows.append(f"| {d.get('started')} | [{os.path.basename(d['_file'])}]({d['_file']}) | {m.get('commit', '?')} "
+                    f"| {_machine(m)} | {', '.join(d.get('engines_selected') or [])} | {c.get('passed')} "
+                    f"| {c.get('failed')} | {c.get('skipped')} | {d.get('wall_s')} s |")
+    return "\n".join(rows)
+
+
+def engines_table(files: list) -> str:
+    if not files:
+        return NONE
+    d = files[-1]
+    rows = [f"Run of {d.get('started')} ({os.path.basename(d['_file'])}):", "",
+            "| engine | versions | wall |", "|---|---|---|"]
+    for name, facts in sorted((d.get("engines") or {}).items()):
+        rows.append(f"| {name} | {_engine(facts)} | {(d.get('engine_wall_s') or {}).get(name, '–')} s |")
+    return "\n".join(rows)
+
+
+def boot_stop_table(files: list) -> str:
+    if not files:
+        return NONE
+    d = files[-1]
+    groups: dict = {}
+    for r in d.get("scenarios", {}).values():
+        if r.get("status") == "pass" and any(isinstance(r.get(k), (int, float)) for k in ("boot_s", "stop_s")):
+            groups.setdefault((r.get("engine") or "-", r.get("image_kind") or "-"), []).append(r)
+    rows = [f"Run of {d.get('started')} ({os.path.basename(d['_file'])}); seconds, median (min–max) over the "
+            "passed scenarios that boot and stop a container:", "",
+            "| engine | image kind | scenarios | boot to `running` s | `docker stop` s |", "|---|---|---|---|---|"]
+    for (e, k), rs in sorted(groups.items()):
+        rows.append(f"| {e} | `{k}` | {len(rs)} | {_spread([r.get('boot_s') for r in rs])} "
+                    f"| {_spread([r.get('stop_s') for r in rs])} |")
+    return "\n".join(rows)
+
+
+def workload_table(files: list) -> str:
+    d = next((f for f in reversed(files) if f.get("workload")), None)
+    if d is None:
+        return "| – | no result file in docs/results/ with the workload scenario yet |\n|---|---|"
+    rows = [f"Run of {d.get('started')} ({os.path.basename(d['_file'])}); checks passed per mode, failing ones "
+            "named:", "", "| instance | mode | passed | failing |", "|---|---|---|---|"]
+    for key, modes in sorted(d["workload"].items()):
+        for m, daemons in modes.items():
+            checks = [(f"{dn} {c}", ok) for dn, row in daemons.items() for c, ok in row.items()]
+            bad = [n for n, ok in checks if not ok]
+            rows.append(f"| {key} | {m} | {len(checks) - len(bad)}/{len(checks)} | {', '.join(bad) or '–'} |")
+    return "\n".join(rows)
+
+
+def blocks(repo: str = REPO) -> dict:
+    """name → (table, source) for docs/gen."""
+    files = load(repo)
+    src = "docs/results/"
+    return {"results:runs": (runs_table(files), src), "results:engines": (engines_table(files), src),
+            "results:boot-stop": (boot_stop_table(files), src), "results:workload": (workload_table(files), src)}
+
+
+def main(argv: list) -> int:
+    if len(argv) >= 2 and argv[0] == "add":
+        print(add(argv[1], "--machine-here" in argv[2:]))
+        print("nixos2docker: docs/results.py: now run docs/gen --write", file=sys.stderr)
+        return 0
+    print(__doc__.strip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
