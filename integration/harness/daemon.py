@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 
+from .host import packages_giving
 from .namespace import INFO_FORMAT, Namespace, start_dockerd
 from .runtimes import HOSTCAPS_RUNTIME
 from .util import HarnessError, Skip, is_root, log, run, which
@@ -78,13 +79,14 @@ class Daemon:
             raise Skip("docker is not installed (and --no-install was given)")
         if not is_root() or not which("apt-get"):
             raise Skip("docker is not installed and cannot be installed here (needs root + apt-get)")
-        log("installing Debian's docker.io with apt-get …")
+        pkgs = packages_giving(["docker", "dockerd"])   # docker.io, and docker-cli from Debian 13 on
+        log(f"installing Debian's {' '.join(pkgs)} with apt-get …")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         run(["apt-get", "update", "-q"], timeout=600, env=env, expect=None)
         p = run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                 "-o", "DPkg::Lock::Timeout=600", "docker.io"], timeout=1200, env=env, expect=None)
+                 "-o", "DPkg::Lock::Timeout=600"] + pkgs, timeout=1200, env=env, expect=None)
         if not p.ok:
-            raise Skip("apt-get install docker.io failed:\n" + p.describe())
+            raise Skip(f"apt-get install {' '.join(pkgs)} failed:\n" + p.describe())
 
     # -- private daemon ----------------------------------------------------------------------
     def _lock(self) -> None:
