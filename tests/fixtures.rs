@@ -189,3 +189,23 @@ fn writable_cgroups_means_stock_exec_not_relay() {
     let systemd = find("systemd");
     assert!(systemd.contains("exec'd as PID 1") && systemd.contains("SIGTERM"), "{systemd}");
 }
+
+/// `nixos2docker capture` where `docker exec` lands next to stock systemd booted behind the init (relay mode,
+/// --privileged; `integration/run --capture-fixtures` writes tests/fixtures/running/relay.json): doctor and
+/// wait must both find systemd behind the relay, and PID 1 is the init.
+#[test]
+fn systemd_behind_the_relay_is_found_in_a_captured_relay_container() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/running/relay.json");
+    let snap = Snapshot::load(&fixture).unwrap();
+    assert_ne!(snap.pid, 1, "captured from docker exec");
+    let at = facts::locate_systemd(&snap);
+    assert!(matches!(at, facts::SystemdAt::Relayed(pid) if pid > 1), "{at:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nixos2docker"))
+        .args(["doctor", "--json", "--snapshot"])
+        .arg(&fixture)
+        .env_remove("NIXOS2DOCKER_CONFIG")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["mode"], "running", "{v}");
+}

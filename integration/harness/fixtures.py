@@ -7,16 +7,12 @@ import json
 import os
 import time
 
+from .helpers import in_container, privileged, privileged_runtime, wait_booted
 from .images import STOCK_RW_FLAGS, TMPFS_FLAGS
 from .report import Result
 from .util import HarnessError, Skip, log
 
 FIXTURE_IMAGE_KIND = "sid"
-
-
-def privileged_runtime(ctx) -> list:
-    """On a private daemon of a host that lacks capabilities, --privileged needs the wrapper."""
-    return ctx.engine.privileged_runtime() if ctx.engine is not None else []
 
 
 def fixture_kinds(ctx) -> list:
@@ -63,18 +59,37 @@ def capture_podman(ctx, r):
                        ["capture"], timeout=60, expect=None), img
 
 
+# Captured from `docker exec` next to a booted container (not as PID 1): what doctor and wait see there.
+RELAY_FIXTURE = "running/relay"
+
+
+def capture_relay(ctx, r):
+    """running/relay: stock systemd behind the init (relay mode, --privileged), booted; capture runs where
+    `docker exec` lands (harness.helpers.in_container)."""
+    img = ctx.image(FIXTURE_IMAGE_KIND)
+    r.image = img.tag
+    c, t0 = ctx.docker.run_detached(img, privileged(ctx))
+    _, state = wait_booted(ctx, c, t0)
+    r.check("booted behind the relay", state == "running", f"state {state}")
+    return in_container(ctx, c, ["nixos2docker", "capture"], timeout=60), img
+
+
 def capture_all(ctx) -> list:
     results = []
     out_dir = ctx.args.fixtures_dir
     os.makedirs(out_dir, exist_ok=True)
     kinds = fixture_kinds(ctx) + [("podman-systemd", None, True,
                                     "rootful podman run --systemd=always --network=none "
-                                    "--pids-limit=-1")]
+                                    "--pids-limit=-1"),
+                                   (RELAY_FIXTURE, None, True, "stock systemd booted behind the init "
+                                    "(--privileged, relay mode), captured where docker exec lands")]
     for name, flags_fn, volumes, note in kinds:
         r = Result(f"capture:{name}", "capture", name, engine=getattr(ctx, "engine_name", None))
         t0 = time.monotonic()
         try:
-            if flags_fn is None:
+            if name == RELAY_FIXTURE:
+                p, img = capture_relay(ctx, r)
+            elif flags_fn is None:
                 p, img = capture_podman(ctx, r)
             else:
                 img = ctx.image(FIXTURE_IMAGE_KIND, volumes=volumes)
@@ -98,6 +113,7 @@ def capture_all(ctx) -> list:
                                               f"{ctx.engine.facts.get('cgroup_version')}), image "
                                               f"{img.kind.name}")
                     path = os.path.join(out_dir, f"{name}.json")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
                     with open(path + ".tmp", "w") as f:
                         json.dump(doc, f, indent=2, sort_keys=True)
                         f.write("\n")

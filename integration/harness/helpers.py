@@ -17,7 +17,6 @@ import re
 import time
 
 from .docker import BOOTED_STATES
-from .fixtures import privileged_runtime
 from .util import run
 
 FAILED_UNITS_CMD = ["systemctl", "--failed", "--no-legend", "--plain"]
@@ -27,6 +26,11 @@ PREAMBLE_RE = re.compile(r"after (\d+) µs of checks")
 def unit_names(listing: str) -> list:
     """Unit names (first column) of a `systemctl --failed --no-legend --plain` (or list-units) listing."""
     return [ln.split()[0] for ln in listing.splitlines() if ln.strip()]
+
+
+def privileged_runtime(ctx) -> list:
+    """On a private daemon of a host that lacks capabilities, --privileged needs the runtime wrapper."""
+    return ctx.engine.privileged_runtime() if ctx.engine is not None else []
 
 
 def privileged(ctx) -> list:

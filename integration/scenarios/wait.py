@@ -150,7 +150,8 @@ def wait_healthy(ctx, img, r):
 
 @scenario("wait-relay", images=["sid"], order=123,
           doc="relay mode (stock systemd, --privileged): PID 1 stays the init and systemd is its child; "
-              "`nixos2docker wait` right after `docker run -d` still waits for the boot and exits 0")
+              "`nixos2docker wait` right after `docker run -d` still waits for the boot and exits 0, and "
+              "`nixos2docker doctor` finds the same systemd running behind the relay")
 def wait_relay(ctx, img, r):
     c, t0 = ctx.docker.run_detached(img, privileged(ctx))
     p, doc, _ = _wait(ctx, c, run_in=in_container)
@@ -160,4 +161,13 @@ def wait_relay(ctx, img, r):
             f"exit {p.returncode}: {p.output().strip()[-300:]}")
     q = in_container(ctx, c, ["cat", "/proc/1/comm"])
     r.check("PID 1 is the init, not systemd (relay mode)", q.stdout.strip() != "systemd", q.output().strip())
+    # doctor asks the same question as wait ("is systemd up, as PID 1 or behind the relay?") and must agree
+    q = in_container(ctx, c, ["nixos2docker", "doctor", "--json"])
+    try:
+        mode, state = (lambda d: (d.get("mode"), d.get("systemState")))(json.loads(q.stdout))
+    except ValueError:
+        mode = state = None
+    r.check("doctor next to the relay: mode running, systemd's state running, exit 0",
+            (mode, state, q.returncode) == ("running", "running", 0),
+            f"mode {mode}, state {state}, exit {q.returncode}")
     r.stop_s, r.exit_code = ctx.docker.timed_stop(c)

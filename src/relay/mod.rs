@@ -57,7 +57,8 @@
 //! - mounts systemd makes later (/run/user/UID, /run/credentials, …) are not visible from `docker exec`;
 //! - tools that hand systemd their own PID from a `docker exec` session fail (`systemd-run --scope`,
 //!   `systemd-notify`);
-//! - `nixos2docker doctor` under `docker exec` sees the init, not systemd, as PID 1.
+//! - `nixos2docker doctor` under `docker exec` sees the init, not systemd, as PID 1 (it finds systemd behind it,
+//!   like `wait`: [`crate::facts::locate_systemd`]).
 //!
 //! ## Where
 //! [`decide`] holds the pure decisions (exec or relay, which signal to send, the exit code for systemd's
