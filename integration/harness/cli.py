@@ -19,7 +19,10 @@ from .docker import mask_names
 from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder
 from .registry import CORE_KEYS, IMAGE_KINDS, SCENARIOS, check_core, ordered_scenarios
 from .report import PASS, SKIPPED, Result, counts, table, write_json
+from .userns import register_engines
 from .util import HarnessError, Skip, log, run, which
+
+register_engines()
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # integration/
 REPO = os.path.dirname(HERE)
@@ -189,7 +192,7 @@ def list_scenarios() -> None:
         print(f"  {sc.name:<{w}} {kinds:<{wk}} {doc}")
     print(f"\nEngines (default {eng.DEFAULT_ENGINE}; --engine NAME,… or all):")
     for e in eng.ENGINES.values():
-        print(f"  {e.name:<14} {e.kind:<7} {e.description}")
+        print(f"  {e.name:<18} {e.kind:<7} {e.description}")
     print("\nImage kinds:")
     for k in IMAGE_KINDS.values():
         print(f"  {k.name:<{w}} suite={k.suite:<8} patched={str(k.patched).lower():<5} {k.description}")

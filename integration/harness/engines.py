@@ -142,6 +142,8 @@ class EngineSpec:
     description: str
     runtime: str | None = None     # dockerd --default-runtime
     packages: tuple = ()           # packages whose versions are recorded
+    userns: str = ""               # "": none; "rootless", "remap" (dockerd --userns-remap), "auto" (podman)
+    backend: object = None         # a class (ctx, spec) → backend; None: by kind and root (see start)
 
     @property
     def default_caps(self) -> list:
@@ -152,8 +154,10 @@ class EngineSpec:
         return caps_mask(self.default_caps)
 
 
+# uidmap (newuidmap/newgidmap), passt (pasta) and rootlesskit: the user-namespaced engines (harness.userns)
 SID_ROOT = EngineRoot("sid", tuple(BASE_ROOT_PACKAGES + ["docker-cli",
-    "docker.io", "containerd", "runc", "crun", "docker-compose", "podman", "conmon", "catatonit"]))
+    "docker.io", "containerd", "runc", "crun", "docker-compose", "podman", "conmon", "catatonit",
+    "uidmap", "passt", "rootlesskit"]))
 TRIXIE_ROOT = EngineRoot("trixie", tuple(BASE_ROOT_PACKAGES + ["docker-cli", "docker.io", "containerd", "runc"]))
 DOCKER_PKGS = ("docker.io", "docker-cli", "containerd", "runc", "crun", "docker-compose")
 PODMAN_PKGS = ("podman", "crun", "runc", "conmon", "golang-github-containers-common")
@@ -412,6 +416,12 @@ class Engine:
     def default_capeff(self) -> int:
         return self.spec.default_capeff
 
+    @property
+    def userns(self) -> str:
+        """"" when containers run in the engine's user namespace = the host's; else "rootless", "remap"
+        (Docker's --userns-remap) or "auto" (podman's --userns=auto)."""
+        return self.spec.userns
+
     def privileged_runtime(self) -> list:
         """Flags every --privileged container needs on a host that lacks capabilities (docker engines
         register the n2d-hostcaps wrapper; podman drops what the host lacks by itself)."""
@@ -426,9 +436,14 @@ class Engine:
 def start(ctx, spec: EngineSpec):
     """Start SPEC; returns (Engine, client) where client is a harness.docker.Docker or
     harness.podman.Podman bound to it.  Raises Skip or HarnessError."""
-    if spec.kind == "docker":
+    if spec.backend is not None:
+        backend = spec.backend(ctx, spec)
+    elif spec.kind == "docker":
         backend = Daemon(ctx.cache_dir, install=not ctx.args.no_install) if spec.root is None \
             else RootDockerDaemon(ctx, spec)
+    else:
+        backend = PodmanNamespace(ctx, spec)
+    if spec.kind == "docker":
         engine = Engine(spec, backend)
         try:
             backend.ensure()
@@ -439,11 +454,11 @@ def start(ctx, spec: EngineSpec):
         client.prefix = list(getattr(backend, "prefix", []))
         engine.facts = backend.summary()
     else:
-        backend = PodmanNamespace(ctx, spec)
         engine = Engine(spec, backend)
         try:
             backend.ensure()
-            client = Podman.in_namespace(ctx, backend.prefix, os.path.join(
+            make_client = getattr(backend, "client", None)  # e.g. podman run as another user
+            client = make_client() if make_client else Podman.in_namespace(ctx, backend.prefix, os.path.join(
                 os.path.realpath(ctx.cache_dir), "engine-state", spec.name),
                 runtime=CRUN_RUNTIME if spec.root is not None else None)
         except BaseException:
@@ -455,4 +470,5 @@ def start(ctx, spec: EngineSpec):
     engine.facts["packages"] = dpkg_versions(root, spec.packages)
     engine.facts["engine"] = spec.name
     engine.facts["description"] = spec.description
+    engine.facts["userns"] = spec.userns or None
     return engine, client

@@ -378,6 +378,7 @@ class ImageBuilder:
         overlay_paths = [self.normalised_overlay(prov(self.ctx)) for prov in kind.overlays]
         tag = f"n2d-test:{kind.name}{'' if volumes else '-novol'}-{self.ctx.run_id}"
         with tempfile.TemporaryDirectory(prefix="n2d-build-") as tmp:
+            os.chmod(tmp, 0o755)  # a rootless engine's CLI reads the context as its own user
             names = []
             for i, p in enumerate(overlay_paths):
                 n = f"overlay{i}.tar"

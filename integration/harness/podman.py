@@ -57,15 +57,17 @@ class Podman(Docker):
         self.docker = ctx.docker
 
     @classmethod
-    def in_namespace(cls, ctx, prefix: list, state_dir: str, runtime: str | None = None) -> "Podman":
+    def in_namespace(cls, ctx, prefix: list, state_dir: str, runtime: str | None = None,
+                     env: dict | None = None) -> "Podman":
         """podman as an engine of its own (harness.engines): PREFIX enters its namespace; RUNTIME,
-        if given, is the OCI runtime executable (registered as `n2d-crun`)."""
+        if given, is the OCI runtime executable (registered as `n2d-crun`); ENV adds variables (a
+        rootless podman's HOME and XDG_RUNTIME_DIR)."""
         self = cls.__new__(cls)
-        self._setup(ctx, prefix, state_dir, runtime)
+        self._setup(ctx, prefix, state_dir, runtime, env)
         self.docker = None
         return self
 
-    def _setup(self, ctx, prefix: list, d: str, runtime: str | None = None) -> None:
+    def _setup(self, ctx, prefix: list, d: str, runtime: str | None = None, env: dict | None = None) -> None:
         self.prefix = prefix
         os.makedirs(d, exist_ok=True)
         conf, storage = os.path.join(d, "containers.conf"), os.path.join(d, "storage.conf")
@@ -81,6 +83,7 @@ class Podman(Docker):
             f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{d}/graph"\nrunroot = "{d}/run"\n')
         self.env = dict(os.environ, CONTAINERS_CONF=conf, CONTAINERS_STORAGE_CONF=storage)
         self.env.pop("DOCKER_HOST", None)
+        self.env.update(env or {})
         self.bin = "podman"
         self.run_id = ctx.run_id
         self.label = f"org.nixos2docker.harness.run={ctx.run_id}"

@@ -4,6 +4,7 @@ engine, each way a user might start a stock image, with its measured verdict (RE
   docker engines: --security-opt writable-cgroups=true (+ the 3 --tmpfs flags) — boots on Docker >= 28, refused
                   by older daemons; the insecure --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw — boots
   podman engines: --systemd=always — boots; writable-cgroups does not exist there
+  user-namespaced engines (harness.userns): none boots; scenarios.userns.ANCHORS has each refusal or exit
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from harness.docker import BOOTED_STATES
 from harness.helpers import boot
 from harness.registry import add_core, scenario
 from harness.util import HarnessError
+from scenarios.userns import stock_anchors
 
 WCG = ["--security-opt", "writable-cgroups=true"]
 
@@ -31,7 +33,9 @@ def _boot_and_stop(ctx, img, r, flags, mode: str) -> str:
               "one stops with exit 0; the verdicts are recorded (extra.verdicts) for the README's table")
 def compat(ctx, img, r):
     verdicts = {}
-    if ctx.engine.is_podman:
+    if ctx.engine.userns:  # nothing lets stock systemd write a cgroup there: the exact refusal or exit
+        verdicts = stock_anchors(ctx, img, r)
+    elif ctx.engine.is_podman:
         verdicts["podman --systemd=always"] = _boot_and_stop(ctx, img, r, ["--systemd=always"], "systemd=always")
     else:
         flags = ctx.TMPFS_FLAGS + WCG
