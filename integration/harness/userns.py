@@ -8,7 +8,9 @@ in the container may write the cgroup tree (issue 20; recipe: shared notes
                      (--net=host: dockerd-rootless.sh's slirp4netns/pasta need /dev/net/tun, which is
                      root-only on some hosts, and the containers have --network none anyway)
   docker28-userns    Debian sid's Docker 28.5 with --userns-remap=default
-  podman58-userns    Debian sid's podman 5.8, rootful, every container with --userns=auto
+  podman58-userns    Debian sid's podman 5.8, rootful, every container with --userns=auto:size=65536 (the
+                     default size maps only the ids the image's files use, at least 1024: sshd's setgroups
+                     to nogroup (65534) and DynamicUser= units (61184-65519) fail)
 
 They run from the sid engine root (harness.engines.SID_ROOT) in the same kind of namespace as the rootful
 engines.  Accounts are never written into the shared root: the namespace bind-mounts generated copies of
@@ -18,16 +20,19 @@ state dir over the root's files before the engine starts.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import time
 
 from . import engines as eng
-from .engines import CRUN_RUNTIME, SID_ROOT, EngineSpec, EngineState, Namespace, PodmanNamespace, \
-    RootDockerDaemon, host_binds
+from .engines import SID_ROOT, EngineSpec, EngineState, PodmanNamespace, RootDockerDaemon, host_binds
+from .podman import Podman
 from .util import HarnessError, log, run, tail_file
 
 # name, uid (= gid), home (None: the state dir's home/), first subordinate id, count
+AUTO_SIZE = 65536  # ids per --userns=auto container: a whole Debian system (nobody, DynamicUser=)
 ROOTLESS_USER = "n2d-rootless"
 ROOTLESS_UID = 2000
 ACCOUNTS = [
@@ -115,20 +120,15 @@ def _as_user(prefix: list) -> list:
     return prefix[:-1] + ["-S", str(ROOTLESS_UID), "-G", str(ROOTLESS_UID), "--"]
 
 
-class RemapDockerDaemon(RootDockerDaemon, _Accounts):
-    """dockerd --userns-remap=default (its user `dockremap` and ranges come from the bound account files)."""
+class _HeldDockerDaemon(RootDockerDaemon, _Accounts):
+    """dockerd started by nsenter into a namespace held by `sleep infinity` whose /etc has the account
+    files (RootDockerDaemon's interface: summary, env, prefix, stop)."""
 
-    def wrap(self, cmd: list) -> list:
-        pairs = self.prepare_accounts(self.state.dir, self.root)
-        return bind_wrapper(pairs, cmd + ["--userns-remap=default"])
-
-
-class RootlessDockerDaemon(RootDockerDaemon, _Accounts):
-    """rootlesskit as the unprivileged user, dockerd inside it, in a namespace held by `sleep infinity`."""
+    as_user = False
 
     def __init__(self, ctx, spec, start_timeout: float = 90):
         super().__init__(ctx, spec, start_timeout)
-        self.kit: subprocess.Popen | None = None
+        self.daemon_proc: subprocess.Popen | None = None
 
     def ensure(self) -> None:
         self._require_namespaces()
@@ -136,9 +136,79 @@ class RootlessDockerDaemon(RootDockerDaemon, _Accounts):
         self.state = EngineState(self.ctx, self.spec)
         d = self.state.dir
         pairs = self.prepare_accounts(d, self.root)
-        self.ns = Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
-                            f"{d}/namespace.log", d)
+        self.ns = eng.Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
+                                f"{d}/namespace.log", d)
         self.state.record_pid(self.ns.pid)
+        self.wait_accounts(self.ns)
+        sock, cmd = self.command(d)
+        if os.path.exists(sock):
+            os.unlink(sock)
+        logfile = f"{d}/dockerd.log"
+        log(f"starting {self.spec.name}: {' '.join(cmd[:2])} … from {self.root} (state {d})")
+        with open(logfile, "ab") as lf:
+            lf.write(f"\n==== {time.ctime()} integration/run: {' '.join(cmd)} ====\n".encode())
+            lf.flush()
+            self.daemon_proc = subprocess.Popen(
+                (_as_user(self.ns.prefix) if self.as_user else self.ns.prefix) + cmd, stdin=subprocess.DEVNULL,
+                stdout=lf, stderr=lf, start_new_session=True, cwd="/",
+                env=dict(os.environ, **self.user_env()) if self.as_user else None)
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if self.daemon_proc.poll() is not None:
+                raise HarnessError(f"{self.spec.name}: dockerd exited with {self.daemon_proc.returncode}; "
+                                   f"see {logfile}\n{tail_file(logfile)}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{self.spec.name}: dockerd did not answer within {self.start_timeout:.0f}s; "
+                                   f"see {logfile}\n{tail_file(logfile)}")
+            p = run(self.prefix + ["docker", "info", "--format", "{{json .}}"], timeout=20, env=self.env,
+                    expect=None)
+            try:
+                self.info = json.loads(p.stdout) if p.ok else {}
+            except ValueError:
+                self.info = {}
+            if self.info.get("ServerVersion"):
+                break
+            time.sleep(0.3)
+        if str(self.info.get("CgroupVersion")) != "2":
+            raise HarnessError(f"{self.spec.name}: dockerd reports cgroup version {self.info.get('CgroupVersion')}")
+
+    def command(self, d: str) -> tuple:
+        """(socket path, the daemon's command line)."""
+        raise NotImplementedError
+
+    def _log_stop(self) -> None:
+        proc, self.daemon_proc = self.daemon_proc, None
+        if proc is not None and proc.poll() is None:
+            log(f"stopping {self.spec.name} (pid {proc.pid})")
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                log(f"pid {proc.pid} ignored SIGTERM for 30s: SIGKILL to its process group")
+        if proc is not None:
+            try:  # containerd and the shims live in its session
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+class RemapDockerDaemon(_HeldDockerDaemon):
+    """dockerd --userns-remap=default (its user `dockremap` and ranges come from the bound account files)."""
+
+    def command(self, d: str) -> tuple:
+        sock = f"{d}/docker.sock"
+        return sock, ["dockerd", "--data-root", f"{d}/data", "--exec-root", f"{d}/exec", "-H", f"unix://{sock}",
+                      "--pidfile", f"{d}/docker.pid", "--iptables=false", "--ip6tables=false", "--bridge=none",
+                      "--log-level=warn", "--userns-remap=default"]
+
+
+class RootlessDockerDaemon(_HeldDockerDaemon):
+    """rootlesskit run by the unprivileged user, dockerd inside it (rootless mode)."""
+
+    as_user = True
+
+    def command(self, d: str) -> tuple:
         data = os.path.join(self.home, "docker")
         os.makedirs(data, exist_ok=True)
         os.chown(data, ROOTLESS_UID, ROOTLESS_UID)
@@ -147,32 +217,8 @@ class RootlessDockerDaemon(RootDockerDaemon, _Accounts):
         inner = (f"rm -f /run/docker /run/containerd; exec dockerd --data-root {data} -H unix://{sock} "
                  f"--exec-root {x}/dexec --pidfile {x}/docker.pid --iptables=false --ip6tables=false "
                  "--bridge=none --log-level=warn")
-        cmd = ["rootlesskit", "--net=host", "--port-driver=none", "--copy-up=/etc", "--copy-up=/run",
-               "--propagation=rslave", f"--state-dir={x}/rk", "sh", "-c", inner]
-        self.wait_accounts(self.ns)
-        logfile = f"{d}/dockerd.log"
-        log(f"starting {self.spec.name}: rootlesskit + dockerd as {ROOTLESS_USER} from {self.root} (state {d})")
-        with open(logfile, "ab") as lf:
-            lf.write(f"\n==== {time.ctime()} integration/run: {' '.join(cmd)} ====\n".encode())
-            lf.flush()
-            self.kit = subprocess.Popen(_as_user(self.ns.prefix) + cmd, stdin=subprocess.DEVNULL, stdout=lf,
-                                        stderr=lf, start_new_session=True, cwd="/",
-                                        env=dict(os.environ, **self.user_env()))
-        self.wait_ready(sock, self.kit, logfile)
-
-    def _log_stop(self) -> None:
-        if self.kit is not None and self.kit.poll() is None:
-            log(f"stopping {self.spec.name} (rootlesskit pid {self.kit.pid})")
-            self.kit.terminate()
-            try:
-                self.kit.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                log(f"rootlesskit {self.kit.pid} ignored SIGTERM for 30s: SIGKILL to its process group")
-            try:
-                os.killpg(self.kit.pid, 9)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self.kit = None
+        return sock, ["rootlesskit", "--net=host", "--port-driver=none", "--copy-up=/etc", "--copy-up=/run",
+                      "--propagation=rslave", f"--state-dir={x}/rk", "sh", "-c", inner]
 
 
 class UsernsPodmanNamespace(PodmanNamespace, _Accounts):
@@ -184,23 +230,22 @@ class UsernsPodmanNamespace(PodmanNamespace, _Accounts):
         self.root = self.spec.root.ensure(self.ctx.cache_dir, self.ctx.apt_install)
         self.state = EngineState(self.ctx, self.spec)
         pairs = self.prepare_accounts(self.state.dir, self.root)
-        self.ns = Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
-                            os.path.join(self.state.dir, "namespace.log"), self.state.dir)
+        self.ns = eng.Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
+                                os.path.join(self.state.dir, "namespace.log"), self.state.dir)
         self.state.record_pid(self.ns.pid)
         self.wait_accounts(self.ns)
 
     def client(self):
-        from .podman import Podman
         if self.spec.userns == "rootless":
             d = os.path.join(self.state.dir, "podman")  # storage owned by the user
             os.makedirs(d, exist_ok=True)
             os.chown(d, ROOTLESS_UID, ROOTLESS_UID)
             run(["rm", "-rf", "--one-file-system", os.path.join(d, "run")], timeout=120, expect=None)  # as at boot
-            c = Podman.in_namespace(self.ctx, _as_user(self.prefix), d, runtime=CRUN_RUNTIME, env=self.user_env())
+            c = Podman.in_namespace(self.ctx, _as_user(self.prefix), d, runtime=eng.CRUN_RUNTIME, env=self.user_env())
         else:
             c = Podman.in_namespace(self.ctx, self.prefix, os.path.join(self.state.dir, "podman"),
-                                    runtime=CRUN_RUNTIME)
-            c.RUN_FLAGS = list(c.RUN_FLAGS) + ["--userns=auto"]
+                                    runtime=eng.CRUN_RUNTIME)
+            c.RUN_FLAGS = list(c.RUN_FLAGS) + [f"--userns=auto:size={AUTO_SIZE}"]
         return c
 
 
@@ -217,7 +262,7 @@ def register_engines() -> None:
         EngineSpec("docker28-rootless", "docker", SID_ROOT,
                    f"Debian sid docker.io 28.5 rootless: rootlesskit (--net=host) + dockerd as {ROOTLESS_USER}",
                    packages=dk, userns="rootless", backend=RootlessDockerDaemon),
-        EngineSpec("podman58-userns", "podman", SID_ROOT, "Debian sid podman 5.8 (crun), rootful, --userns=auto",
+        EngineSpec("podman58-userns", "podman", SID_ROOT, f"Debian sid podman 5.8 (crun), rootful, --userns=auto:size={AUTO_SIZE}",
                    packages=pk, userns="auto", backend=UsernsPodmanNamespace),
     ):
         eng.ENGINES.setdefault(spec.name, spec)
