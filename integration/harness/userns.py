@@ -28,6 +28,8 @@ import time
 
 from . import engines as eng
 from .engines import SID_ROOT, EngineSpec, EngineState, PodmanNamespace, RootDockerDaemon, host_binds
+from .namespace import Namespace
+from .runtimes import CRUN_RUNTIME
 from .podman import Podman
 from .util import HarnessError, log, run, tail_file
 
@@ -136,7 +138,7 @@ class _HeldDockerDaemon(RootDockerDaemon, _Accounts):
         self.state = EngineState(self.ctx, self.spec)
         d = self.state.dir
         pairs = self.prepare_accounts(d, self.root)
-        self.ns = eng.Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
+        self.ns = Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
                                 f"{d}/namespace.log", d)
         self.state.record_pid(self.ns.pid)
         self.wait_accounts(self.ns)
@@ -230,7 +232,7 @@ class UsernsPodmanNamespace(PodmanNamespace, _Accounts):
         self.root = self.spec.root.ensure(self.ctx.cache_dir, self.ctx.apt_install)
         self.state = EngineState(self.ctx, self.spec)
         pairs = self.prepare_accounts(self.state.dir, self.root)
-        self.ns = eng.Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
+        self.ns = Namespace(self.root, host_binds(self.ctx), bind_wrapper(pairs, ["sleep", "infinity"]),
                                 os.path.join(self.state.dir, "namespace.log"), self.state.dir)
         self.state.record_pid(self.ns.pid)
         self.wait_accounts(self.ns)
@@ -241,10 +243,10 @@ class UsernsPodmanNamespace(PodmanNamespace, _Accounts):
             os.makedirs(d, exist_ok=True)
             os.chown(d, ROOTLESS_UID, ROOTLESS_UID)
             run(["rm", "-rf", "--one-file-system", os.path.join(d, "run")], timeout=120, expect=None)  # as at boot
-            c = Podman.in_namespace(self.ctx, _as_user(self.prefix), d, runtime=eng.CRUN_RUNTIME, env=self.user_env())
+            c = Podman.in_namespace(self.ctx, _as_user(self.prefix), d, runtime=CRUN_RUNTIME, env=self.user_env())
         else:
             c = Podman.in_namespace(self.ctx, self.prefix, os.path.join(self.state.dir, "podman"),
-                                    runtime=eng.CRUN_RUNTIME)
+                                    runtime=CRUN_RUNTIME)
             c.RUN_FLAGS = list(c.RUN_FLAGS) + [f"--userns=auto:size={AUTO_SIZE}"]
         return c
 

@@ -4,7 +4,7 @@ engine, each way a user might start a stock image, with its measured verdict (RE
   docker engines: --security-opt writable-cgroups=true (+ the 3 --tmpfs flags) — boots on Docker >= 28, refused
                   by older daemons; the insecure --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw — boots
   podman engines: --systemd=always — boots; writable-cgroups does not exist there
-  user-namespaced engines (harness.userns): none boots; scenarios.userns.ANCHORS has each refusal or exit
+  user-namespaced engines (harness.userns): none boots; harness.anchors.ANCHORS has each refusal or exit
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from harness.docker import BOOTED_STATES
 from harness.helpers import boot
 from harness.registry import add_core, scenario
 from harness.util import HarnessError
-from scenarios.userns import stock_anchors
+from harness.anchors import stock_anchors
 
 WCG = ["--security-opt", "writable-cgroups=true"]
 

@@ -1,5 +1,5 @@
 """Unit tests of the user-namespaced engines' pure parts (harness.userns): account files, the bind
-wrapper, the engine list; the anchors table of scenarios.userns."""
+wrapper, the engine list; the anchors table of harness.anchors."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class AccountFilesTest(unittest.TestCase):
             self.assertIn(pkg, eng.SID_ROOT.packages)
 
     def test_every_userns_engine_has_its_anchors(self):
-        from scenarios.userns import ANCHORS
+        from harness.anchors import ANCHORS
         userns.register_engines()
         for s in eng.ENGINES.values():
             if s.userns:

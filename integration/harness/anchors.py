@@ -7,9 +7,9 @@ cgroup (--systemd=always: exit 15); rootful podman with --userns=auto delegates 
 
 from __future__ import annotations
 
-from harness import contract as C
-from harness.docker import BOOTED_STATES
-from harness.util import HarnessError
+from . import contract as C
+from .docker import BOOTED_STATES
+from .util import HarnessError
 
 WCG = ["--security-opt", "writable-cgroups=true"]
 WCG_REFUSED = "conflicts with user namespaces and rootless mode"
