@@ -50,6 +50,14 @@ class DocsTest(unittest.TestCase):
         filled = self.gen.fill(doc, "series:facts", "NEW")
         self.assertEqual(filled, "<!-- series:facts:begin (docs/gen --write) -->\n\nNEW\n\n<!-- series:facts:end -->\n")
 
+    def test_the_engine_table_is_the_registry(self):
+        doc = open(os.path.join(REPO, "integration", "README.md")).read()
+        names = self.gen.engines()
+        self.assertEqual(self.gen.listed_engines(doc), names)
+        first = next(ln for ln in doc.split("\n") if ln.startswith(f"| `{names[-1]}`"))
+        self.assertEqual(self.gen.listed_engines(doc.replace(first + "\n", "")), names[:-1])
+        self.assertIsNone(self.gen.listed_engines("no table"))
+
     def test_crate_version(self):
         v = self.gen.crate_version()
         self.assertEqual(self.gen.stale_facts("x.md", f"nixos2docker_{v}_amd64.deb\n"), [])
