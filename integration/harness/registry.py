@@ -79,7 +79,7 @@ opt-in: it runs only when named (``integration/run NAME``), never in a run of ev
 unchanged.
 
 Other helpers: ``harness.docker`` (``DOCKER_DEFAULT_CAPEFF``, ``BOOTED_STATES``, ``mask_names``),
-``harness.contract`` (the exit codes of src/exit_code.rs), ``harness.fixtures.privileged_runtime(ctx)``
+``harness.contract`` (the exit codes of src/exit_code.rs), ``harness.helpers.privileged_runtime(ctx)``
 (flags every ``--privileged`` container needs on the private daemon of a host that lacks
 capabilities; empty elsewhere), ``harness.images.TMPFS_FLAGS`` / ``STOCK_RW_FLAGS``.
 """
