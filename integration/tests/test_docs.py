@@ -1,25 +1,16 @@
 """The generated docs and the facts in every Markdown file against their sources (docs/gen)."""
-import importlib.machinery
-import importlib.util
 import os
 import subprocess
 import unittest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scripts import REPO, load_script
+
 GEN = os.path.join(REPO, "docs", "gen")
-
-
-def load_gen():
-    loader = importlib.machinery.SourceFileLoader("docs_gen", GEN)
-    spec = importlib.util.spec_from_loader("docs_gen", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
 class DocsTest(unittest.TestCase):
     def setUp(self):
-        self.gen = load_gen()
+        self.gen = load_script("docs/gen", "docs_gen")
 
     def test_repository_docs_match_their_sources(self):
         r = subprocess.run([GEN], capture_output=True, text=True)

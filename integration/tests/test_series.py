@@ -1,27 +1,18 @@
 """Every older patch series against the newest one, its source (patches/sync --check)."""
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from scripts import REPO, load_script
+
 SYNC = os.path.join(REPO, "patches", "sync")
-
-
-def load_sync():
-    loader = importlib.machinery.SourceFileLoader("patches_sync", SYNC)
-    spec = importlib.util.spec_from_loader("patches_sync", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
 class SeriesTest(unittest.TestCase):
     def setUp(self):
-        self.sync = load_sync()
+        self.sync = load_script("patches/sync", "patches_sync")
         self.tmp = tempfile.mkdtemp()
         self.here = os.path.join(self.tmp, "patches")
         shutil.copytree(os.path.join(REPO, "patches"), self.here,
