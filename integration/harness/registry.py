@@ -78,7 +78,9 @@ opt-in: it runs only when named (``integration/run NAME``), never in a run of ev
 ``img.boot_flags`` and ``img.kind.patched``, so e.g. ``add_images("restart", ["sid-patched"])`` works
 unchanged.
 
-Other helpers: ``harness.docker`` (``DOCKER_DEFAULT_CAPEFF``, ``BOOTED_STATES``, ``mask_names``),
+Steps scenarios share: ``harness.helpers`` (``boot``, ``failed_units``, ``in_container``, ``wait_booted``,
+``stop``, ``kill_and_wait``, ``timed_exit``, ``privileged``); a scenario module imports those, never another
+scenario module.  Other helpers: ``harness.docker`` (``DOCKER_DEFAULT_CAPEFF``, ``BOOTED_STATES``, ``mask_names``),
 ``harness.contract`` (the exit codes of src/exit_code.rs), ``harness.helpers.privileged_runtime(ctx)``
 (flags every ``--privileged`` container needs on the private daemon of a host that lacks
 capabilities; empty elsewhere), ``harness.images.TMPFS_FLAGS`` / ``STOCK_RW_FLAGS``.
