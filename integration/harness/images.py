@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -32,6 +33,7 @@ from .registry import IMAGE_KINDS, ImageKind, register_image_kind
 from .util import HarnessError, Skip, log, run_streaming, tail_file, which
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE_DOCKERFILE = os.path.join(REPO, "examples", "debian", "Dockerfile")
 RECIPE_VERSION = 1
 MIRROR = os.environ.get("NIXOS2DOCKER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 VARIANT = "minbase"
@@ -71,11 +73,12 @@ class Image:
         return self.kind.name + ("" if self.volumes else "-novol")
 
 
-def command_overlay(cmd, timeout: float = 3600):
+def command_overlay(cmd, timeout: float = 3600, directory: bool = False):
     """An overlay provider running CMD (list; relative cmd[0] is taken from the repo root).
 
     The LAST line of CMD's stdout must be the absolute path of a .tar(.gz|.xz) to extract over the
-    root filesystem (the contract of patches/build).  Missing CMD → Skip.
+    root filesystem (the contract of patches/build) — or, with ``directory``, of a directory (the
+    contract of packaging/build-repo).  Missing CMD → Skip.
     """
     cmd = list(cmd)
 
@@ -113,8 +116,9 @@ def command_overlay(cmd, timeout: float = 3600):
         if not out:
             raise HarnessError(f"{cmd[0]} printed nothing on stdout (expected a tarball path)")
         path = out[-1].strip()
-        if not os.path.isabs(path) or not os.path.isfile(path):
-            raise HarnessError(f"{cmd[0]}: last stdout line {path!r} is not an absolute path to a file")
+        if not os.path.isabs(path) or not (os.path.isdir(path) if directory else os.path.isfile(path)):
+            what = "a directory" if directory else "a file"
+            raise HarnessError(f"{cmd[0]}: last stdout line {path!r} is not an absolute path to {what}")
         return path
 
     provide.__name__ = f"command_overlay({' '.join(cmd)})"
@@ -137,8 +141,48 @@ def patched_versions() -> list:
 register_image_kind(ImageKind("sid", "sid", description="Debian sid, stock systemd (262.x)"))
 register_image_kind(ImageKind("trixie", "trixie", description="Debian trixie, stock systemd (257.x)"))
 register_image_kind(ImageKind(
-    "sid-patched", "sid", overlays=[command_overlay(["patches/build"])], patched=True,
-    description="Debian sid + patched systemd tarball from patches/build (contract hook)"))
+    "sid-patched", "sid", patched=True, systemd=next(v for v, _, k in patched_versions() if k == "sid-patched"),
+    description="Debian sid + the nixos2docker packages of the patched systemd (examples/debian/Dockerfile)"))
+
+
+def profile_instructions(profile: dict, volumes: bool = True, start_interval: bool = True) -> list:
+    """The Dockerfile instructions of module/profile.json's ``image`` section (ENTRYPOINT, STOPSIGNAL,
+    ENV, VOLUME, HEALTHCHECK, LABEL), one line each: the harness's stock images use them, and
+    examples/debian/Dockerfile must carry the same lines (integration/tests)."""
+    img = profile.get("image", {})
+    q = json.dumps
+    lines = [f"ENTRYPOINT {q(img.get('entrypoint', ['/init']))}"]
+    if img.get("stopSignal"):
+        lines.append(f"STOPSIGNAL {img['stopSignal']}")
+    env = img.get("env", {})
+    if env:
+        lines.append("ENV " + " ".join(f"{k}={q(str(v))}" for k, v in env.items()))
+    if volumes and img.get("volumes"):
+        lines.append(f"VOLUME {q(img['volumes'])}")
+    hc = img.get("healthcheck")
+    if hc and hc.get("test"):
+        test = hc["test"]
+        opts = []
+        flags = [("intervalSeconds", "interval"), ("timeoutSeconds", "timeout"),
+                 ("startPeriodSeconds", "start-period")]
+        if start_interval:
+            flags.append(("startIntervalSeconds", "start-interval"))
+        for key, flag in flags:
+            if key in hc:
+                opts.append(f"--{flag}={hc[key]}s")
+        if "retries" in hc:
+            opts.append(f"--retries={hc['retries']}")
+        if test[0] == "CMD":
+            cmd = q(test[1:])
+        elif test[0] == "CMD-SHELL":
+            cmd = test[1]
+        else:
+            raise HarnessError(f"unsupported healthcheck test {test!r}")
+        lines.append(f"HEALTHCHECK {' '.join(opts)} CMD {cmd}")
+    labels = img.get("labels", {})
+    if labels:
+        lines.append("LABEL " + " ".join(f"{q(k)}={q(str(v))}" for k, v in labels.items()))
+    return lines
 
 
 class ImageBuilder:
@@ -150,6 +194,7 @@ class ImageBuilder:
         self.test_tags: list = []
         self.base_tags_created: list = []
         self._start_interval: bool | None = None
+        self._repos: dict = {}
 
     # -- root filesystems ---------------------------------------------------------------------
     def rootfs_key(self, suite: str, packages: list) -> str:
@@ -313,42 +358,12 @@ class ImageBuilder:
         return self._start_interval
 
     def dockerfile(self, base_tag: str, overlays: list, volumes: bool, kind: ImageKind) -> str:
-        img = self.ctx.profile.get("image", {})
-        q = json.dumps
         lines = [f"FROM {base_tag}"]
         lines += [f"ADD {o} /" for o in overlays]
         lines.append("ADD nixos2docker-layer.tar /")
-        lines.append(f"ENTRYPOINT {q(img.get('entrypoint', ['/init']))}")
-        if img.get("stopSignal"):
-            lines.append(f"STOPSIGNAL {img['stopSignal']}")
-        env = img.get("env", {})
-        if env:
-            lines.append("ENV " + " ".join(f"{k}={q(str(v))}" for k, v in env.items()))
-        if volumes and img.get("volumes"):
-            lines.append(f"VOLUME {q(img['volumes'])}")
-        hc = img.get("healthcheck")
-        if hc and hc.get("test"):
-            test = hc["test"]
-            opts = []
-            flags = [("intervalSeconds", "interval"), ("timeoutSeconds", "timeout"),
-                     ("startPeriodSeconds", "start-period")]
-            if self.start_interval_supported():
-                flags.append(("startIntervalSeconds", "start-interval"))
-            for key, flag in flags:
-                if key in hc:
-                    opts.append(f"--{flag}={hc[key]}s")
-            if "retries" in hc:
-                opts.append(f"--retries={hc['retries']}")
-            if test[0] == "CMD":
-                cmd = q(test[1:])
-            elif test[0] == "CMD-SHELL":
-                cmd = test[1]
-            else:
-                raise HarnessError(f"unsupported healthcheck test {test!r}")
-            lines.append(f"HEALTHCHECK {' '.join(opts)} CMD {cmd}")
-        labels = dict(img.get("labels", {}))
-        labels["org.nixos2docker.harness.kind"] = kind.name
-        labels["org.nixos2docker.harness.run"] = self.ctx.run_id
+        lines += profile_instructions(self.ctx.profile, volumes, self.start_interval_supported())
+        q = json.dumps
+        labels = {"org.nixos2docker.harness.kind": kind.name, "org.nixos2docker.harness.run": self.ctx.run_id}
         lines.append("LABEL " + " ".join(f"{q(k)}={q(str(v))}" for k, v in labels.items()))
         return "\n".join(lines) + "\n"
 
@@ -372,6 +387,8 @@ class ImageBuilder:
         kind = IMAGE_KINDS[kind_name]
         if self.ctx.binary_error:
             raise HarnessError(self.ctx.binary_error)
+        if kind.systemd:
+            return self._build_debian(kind, volumes)
         t0 = time.monotonic()
         packages = kind.packages or DEFAULT_PACKAGES
         base_tag, rootfs = self.base_image(kind.suite, packages)
@@ -397,6 +414,73 @@ class ImageBuilder:
         self.test_tags.append(tag)
         img = Image(tag, kind, volumes, base_tag, rootfs, time.monotonic() - t0)
         log(f"built {tag} in {img.build_s:.1f}s")
+        return img
+
+    # -- patched kinds: the Debian packages and examples/debian/Dockerfile ------------------------------
+    def apt_repo(self, version: str) -> str:
+        """The apt repository of packaging/build-repo VERSION for the binary under test (cached by
+        build-repo under the cache dir, keyed by patches/build's artefact, the binary and Debian's debs)."""
+        if version not in self._repos:
+            self._repos[version] = command_overlay(
+                ["packaging/build-repo", version, "--binary", self.ctx.binary], directory=True)(self.ctx)
+        return self._repos[version]
+
+    def example_dockerfile(self, volumes: bool) -> str:
+        """examples/debian/Dockerfile as the engine under test builds it: without VOLUME for a -novol
+        image, without HEALTHCHECK --start-interval where the builder rejects it (Docker < 25)."""
+        with open(EXAMPLE_DOCKERFILE) as f:
+            text = f.read()
+        if not volumes:
+            text = "".join(line for line in text.splitlines(True) if not line.startswith("VOLUME "))
+        if not self.start_interval_supported():
+            text = re.sub(r" --start-interval=\S+", "", text)
+        return text
+
+    def _build_debian(self, kind: ImageKind, volumes: bool) -> Image:
+        """The user's route: the suite's root filesystem (+ the kind's configuration overlays) as the
+        base image ``n2d-debian:<kind>-<run>``, then ``docker build -f examples/debian/Dockerfile
+        --build-arg BASE=n2d-debian --build-arg SUITE=<kind>-<run>`` with the apt repository of
+        packaging/build-repo as the context."""
+        t0 = time.monotonic()
+        packages = kind.packages or DEFAULT_PACKAGES
+        root_tag, rootfs = self.base_image(kind.suite, packages)
+        repo = self.apt_repo(kind.systemd)
+        d = self.ctx.docker
+        fmt = ["--format", "docker"] if getattr(d, "is_podman", False) else []
+        base_name = f"{kind.name}-{self.ctx.run_id}"
+        base_tag = f"n2d-debian:{base_name}"
+        if base_tag not in self.test_tags:
+            overlays = [self.normalised_overlay(prov(self.ctx)) for prov in kind.overlays]
+            with tempfile.TemporaryDirectory(prefix="n2d-build-") as tmp:
+                lines = [f"FROM {root_tag}"]
+                for i, p in enumerate(overlays):
+                    try:
+                        os.link(p, os.path.join(tmp, f"overlay{i}.tar"))
+                    except OSError:
+                        shutil.copyfile(p, os.path.join(tmp, f"overlay{i}.tar"))
+                    lines.append(f"ADD overlay{i}.tar /")
+                with open(os.path.join(tmp, "Dockerfile"), "w") as f:
+                    f.write("\n".join(lines) + "\n")
+                d.cli(["build", "-q", "--network", "none", "--rm", "--force-rm"] + fmt + ["-t", base_tag, tmp],
+                      timeout=600, env={"DOCKER_BUILDKIT": "0"})
+            self.test_tags.append(base_tag)
+        tag = f"n2d-test:{kind.name}{'' if volumes else '-novol'}-{self.ctx.run_id}"
+        text = self.example_dockerfile(volumes)
+        with tempfile.TemporaryDirectory(prefix="n2d-dockerfile-") as tmp:
+            dockerfile = EXAMPLE_DOCKERFILE
+            with open(EXAMPLE_DOCKERFILE) as f:
+                if f.read() != text:
+                    dockerfile = os.path.join(tmp, "Dockerfile")
+                    with open(dockerfile, "w") as out:
+                        out.write(text)
+            labels = ["--label", f"org.nixos2docker.harness.kind={kind.name}",
+                      "--label", f"org.nixos2docker.harness.run={self.ctx.run_id}"]
+            d.cli(["build", "-q", "--network", "none", "--rm", "--force-rm"] + fmt + labels
+                  + ["--build-arg", "BASE=n2d-debian", "--build-arg", f"SUITE={base_name}",
+                     "-f", dockerfile, "-t", tag, repo], timeout=900, env={"DOCKER_BUILDKIT": "0"})
+        self.test_tags.append(tag)
+        img = Image(tag, kind, volumes, base_tag, rootfs, time.monotonic() - t0)
+        log(f"built {tag} in {img.build_s:.1f}s (examples/debian/Dockerfile, {os.path.basename(repo)})")
         return img
 
     def cleanup(self, remove_base: bool) -> None:

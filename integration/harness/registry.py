@@ -7,19 +7,22 @@ without editing any other file.  The harness package ``harness`` is importable f
 Image kinds
 -----------
 An image kind names a test image: a cached mmdebstrap root filesystem of a Debian suite, optional
-tarballs extracted over it, then our init binary at ``/usr/local/bin/nixos2docker`` with ``/init``
-pointing at it, and the image config of ``module/profile.json`` (``image`` section)::
+tarballs extracted over it (configuration), then either (stock kinds) our init binary at
+``/usr/local/bin/nixos2docker`` with ``/init`` pointing at it and the image config of
+``module/profile.json`` (``image`` section), or (``systemd=VERSION``, the patched kinds) the user's
+route: that root imported as the base and ``examples/debian/Dockerfile`` built on it with the apt
+repository of ``packaging/build-repo VERSION`` (the patched systemd and the init as Debian packages)::
 
     from harness.registry import ImageKind, register_image_kind
-    from harness.images import command_overlay
 
     register_image_kind(ImageKind(
-        name="sid-patched",              # used in scenario image lists and result keys
-        suite="sid",                     # Debian suite given to mmdebstrap
+        name="trixie-patched",           # used in scenario image lists and result keys
+        suite="trixie",                  # Debian suite given to mmdebstrap
         packages=None,                   # None = harness.images.DEFAULT_PACKAGES
-        overlays=[command_overlay(["patches/build"])],  # callables ctx -> tarball path, lazily run
+        overlays=[],                     # callables ctx -> tarball path, lazily run
+        systemd="257.13",                # a version of patches/versions: packaging/build-repo 257.13
         patched=True,                    # systemd carries our patches (changes boot_flags default)
-        description="sid + patched systemd from patches/build",
+        description="trixie + the nixos2docker packages of systemd 257.13",
     ))
 
 ``overlays`` are called only when a selected scenario needs the image; each returns the absolute
@@ -27,8 +30,8 @@ path of a ``.tar``/``.tar.gz``/``.tar.xz`` that is extracted over the root files
 classic builder's ``ADD``), or raises ``harness.util.Skip("why")`` to skip the scenarios that need
 the image.  ``command_overlay(cmd)`` runs ``cmd`` (relative paths are taken from the repo root),
 logs its output under the cache dir and uses the LAST line of its stdout as the tarball path.
-The built-in kinds ``sid``, ``trixie`` (stock systemd) and ``sid-patched`` (the contract hook for
-``patches/build``; SKIPPED while that file does not exist) are registered by ``harness.images``.
+The built-in kinds ``sid``, ``trixie`` (stock systemd) and ``sid-patched`` (systemd 262 through
+``packaging/build-repo``) are registered by ``harness.images``.
 Pass ``replace=True`` to ``register_image_kind`` to redefine a kind.
 
 ``ImageKind.boot_flags`` are the docker run flags with which the image is expected to BOOT:
@@ -101,6 +104,7 @@ class ImageKind:
     patched: bool = False
     boot_flags: Optional[list] = None
     description: str = ""
+    systemd: Optional[str] = None  # a version of patches/versions: built through the Debian packages
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Patched systemd (every version in patches/versions, one image kind each, built by ``patches/build``)
+"""Patched systemd (every version in patches/versions, one image kind each: the Debian packages of
+``packaging/build-repo`` installed by ``examples/debian/Dockerfile``)
 on Docker's read-only cgroup2 with ONLY ``--tmpfs /run --tmpfs /run/lock --tmpfs /tmp``
 (default capabilities, default seccomp, no --privileged, no --cgroupns=host).
 
@@ -14,24 +15,24 @@ import uuid
 
 from harness.docker import BOOTED_STATES
 from harness.helpers import boot, failed_units, kill_and_wait, stop
-from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, command_overlay, patched_versions
+from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, patched_versions
 from harness.registry import ImageKind, add_images, register_image_kind, scenario
 
 
-# One image kind per patched systemd version: the suite's root filesystem + `patches/build --version V`.
-# sid-patched (v262, the default of patches/build) is the harness's built-in contract hook.
+# One image kind per patched systemd version: the suite's root filesystem + the packages of
+# `packaging/build-repo V` through examples/debian/Dockerfile. sid-patched (v262) is built in (harness.images).
 for _version, _suite, _kind in patched_versions():
     if _kind not in IMAGE_KINDS:
         register_image_kind(ImageKind(
-            name=_kind, suite=_suite, overlays=[command_overlay(["patches/build", "--version", _version])],
-            patched=True, description=f"Debian {_suite} + systemd {_version} with patches/v{_version.split('.')[0]}"))
+            name=_kind, suite=_suite, systemd=_version, patched=True,
+            description=f"Debian {_suite} + systemd {_version} with patches/v{_version.split('.')[0]} (packages)"))
 PATCHED = tuple(kind for _, _, kind in patched_versions())
 MAJOR = {kind: int(version.split(".")[0]) for version, _, kind in patched_versions()}
 
 # sid-patched plus libpam-systemd, so that `su -l` registers a logind session (patched-session).
 register_image_kind(ImageKind(
     name="sid-patched-pam", suite="sid", packages=DEFAULT_PACKAGES + ["libpam-systemd"],
-    overlays=IMAGE_KINDS["sid-patched"].overlays, patched=True,
+    systemd=IMAGE_KINDS["sid-patched"].systemd, patched=True,
     description="sid-patched + libpam-systemd (logind sessions through pam_systemd)"))
 MARKER = "NIXOS2DOCKER_PATCHED_SYSTEMD="
 

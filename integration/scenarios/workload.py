@@ -2,7 +2,7 @@
 
 One instance per patched systemd version (patches/versions): image kinds ``sid-workload`` /
 ``trixie-workload`` / ``bookworm-workload`` (stock systemd 262 / 257 / 252) with their ``-patched`` twins
-(the same + ``patches/build --version V``), and ``trixie-261-workload-patched`` (261.2 over trixie; no
+(the same + the packages of ``packaging/build-repo V`` through examples/debian/Dockerfile), and ``trixie-261-workload-patched`` (261.2 over trixie; no
 stock twin, see INSTANCES).  The root filesystem is mmdebstrap's
 minbase with the packages of ``integration/workload/packages`` (cached by its inputs like every kind), the
 configuration is the file tree ``integration/workload/rootfs/`` laid over it as an overlay tarball (so a
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from harness.docker import BOOTED_STATES
 from harness.helpers import FAILED_UNITS_CMD, unit_names
-from harness.images import (DEFAULT_PACKAGES, STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, command_overlay,
+from harness.images import (DEFAULT_PACKAGES, STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS,
                             patched_versions)
 from harness.engines import DEFAULT_ENGINE
 from harness.registry import ImageKind, add_core, register_image_kind, scenario
@@ -149,7 +149,7 @@ for _version, _suite, _pkind in patched_versions():
     _stock = f"{_suite}-workload"
     register_image_kind(ImageKind(
         name=f"{_stem}-workload-patched", suite=_suite, packages=workload_packages(),
-        overlays=[config_overlay, command_overlay(["patches/build", "--version", _version])], patched=True,
+        overlays=[config_overlay], systemd=_version, patched=True,
         description=f"{_stock} + systemd {_version} with patches/v{_major(_version)}"))
     if _major(SUITE_SYSTEMD.get(_suite, "")) == _major(_version):
         register_image_kind(ImageKind(

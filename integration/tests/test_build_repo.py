@@ -65,7 +65,7 @@ class BuildRepoTest(unittest.TestCase):
     def test_preferences_pin_the_version_suffix(self):
         pref = self.m.preferences(["systemd", "libsystemd0"])
         self.assertIn("Package: libsystemd0 systemd\n", pref)
-        self.assertIn("Pin: version *+n2d*\n", pref)
+        self.assertIn("Pin: version /\\+n2d[0-9.]+$/\n", pref)
         self.assertIn("Pin-Priority: 1001\n", pref)
 
     def test_series_rows(self):
