@@ -57,6 +57,7 @@ class Context:
         self.tmpdirs: list = []
         self._podman = None
         self._podman_skip = None
+        self.on_engine_stop: list = []           # callables run before the engine stops (fixtures' cleanup)
 
     def podman(self):
         """The podman next to this Docker engine (harness.podman.Podman), created on first use; Skip if
@@ -277,6 +278,12 @@ class Cleanup:
 
     def engine(self) -> None:
         ctx = self.ctx
+        hooks, ctx.on_engine_stop = ctx.on_engine_stop, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception as e:
+                log(f"cleanup: {e}")
         try:
             if ctx._podman is not None:
                 ctx._podman.cleanup()

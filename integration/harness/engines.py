@@ -154,10 +154,11 @@ class EngineSpec:
         return caps_mask(self.default_caps)
 
 
-# uidmap (newuidmap/newgidmap), passt (pasta) and rootlesskit: the user-namespaced engines (harness.userns)
+# uidmap (newuidmap/newgidmap), passt (pasta) and rootlesskit: the user-namespaced engines (harness.userns);
+# containernetworking-plugins: the containerd CRI node's pod network (harness.containerd)
 SID_ROOT = EngineRoot("sid", tuple(BASE_ROOT_PACKAGES + ["docker-cli",
     "docker.io", "containerd", "runc", "crun", "docker-compose", "podman", "conmon", "catatonit",
-    "uidmap", "passt", "rootlesskit"]))
+    "uidmap", "passt", "rootlesskit", "containernetworking-plugins"]))
 TRIXIE_ROOT = EngineRoot("trixie", tuple(BASE_ROOT_PACKAGES + ["docker-cli", "docker.io", "containerd", "runc"]))
 DOCKER_PKGS = ("docker.io", "docker-cli", "containerd", "runc", "crun", "docker-compose")
 PODMAN_PKGS = ("podman", "crun", "runc", "conmon", "golang-github-containers-common")
