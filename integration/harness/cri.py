@@ -367,6 +367,11 @@ class PodRun:
     userns_length: int = 65536
 
 
+def _mapping(run: PodRun) -> bytes:
+    """IDMapping: container id 0 → the pod's host range."""
+    return pw.message(pw.uint(1, run.userns_base), pw.uint(2, 0), pw.uint(3, run.userns_length))
+
+
 def _namespace_options(run: PodRun) -> bytes:
     """NamespaceOption the way the kubelet fills it: network POD (NODE for hostNetwork), pid CONTAINER
     (no shareProcessNamespace), ipc POD, and for hostUsers: false a POD user namespace with one 65536-id
@@ -374,8 +379,7 @@ def _namespace_options(run: PodRun) -> bytes:
     s = run.spec
     fields = [pw.int64(1, NODE if s.host_network else POD), pw.int64(2, CONTAINER), pw.int64(3, POD)]
     if not s.host_users:
-        mapping = pw.message(pw.uint(1, run.userns_base), pw.uint(2, 0), pw.uint(3, run.userns_length))
-        fields.append(pw.sub(5, pw.int64(1, POD), pw.raw(2, mapping), pw.raw(3, mapping)))
+        fields.append(pw.sub(5, pw.int64(1, POD), pw.raw(2, _mapping(run)), pw.raw(3, _mapping(run))))
     else:
         fields.append(pw.sub(5, pw.int64(1, NODE)))
     return pw.message(*fields)
@@ -407,12 +411,17 @@ def sandbox_config(run: PodRun, cgroup_parent: str = "") -> bytes:
 
 def container_config(run: PodRun, image_ref: str) -> bytes:
     """ContainerConfig: metadata, image, no command/args (the image's ENTRYPOINT), the emptyDir mounts as
-    bind mounts of the kubelet's per-pod directories (tmpfs for medium: Memory), log path, BestEffort
+    bind mounts of the kubelet's per-pod directories (tmpfs for medium: Memory; idmapped with the pod's
+    mappings under a user namespace), log path, BestEffort
     resources (cpu shares 2, OOM score adj 1000), and the security context (capabilities add/drop,
     privileged, namespace options, run_as_user, read-only root, no_new_privs = !allowPrivilegeEscalation
     when set, the default masked/read-only paths, seccomp RuntimeDefault)."""
     s = run.spec
-    mounts = [pw.sub(7, pw.string(1, v.path), pw.string(2, run.volume_dirs[v.name])) for v in s.volumes]
+    # with a user namespace the kubelet asks for idmapped mounts: each mount carries the pod's uid/gid
+    # mappings (kubelet pkg/kubelet/kuberuntime/kuberuntime_container_linux.go,
+    # applyPlatformSpecificContainerConfig), so a node-side root-owned tmpfs is root-owned in the pod
+    idmap = b"" if s.host_users else (pw.raw(6, _mapping(run)) + pw.raw(7, _mapping(run)))
+    mounts = [pw.sub(7, pw.string(1, v.path), pw.string(2, run.volume_dirs[v.name]), idmap) for v in s.volumes]
     caps = pw.message(pw.repeated_string(1, [c.upper() for c in s.cap_add]),
                       pw.repeated_string(2, [c.upper() for c in s.cap_drop]))
     sec = [pw.sub(1, caps), pw.boolean(2, s.privileged), pw.sub(3, _namespace_options(run))]

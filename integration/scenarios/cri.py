@@ -138,7 +138,13 @@ def _run_pod(ctx, img, r, node, cli, handler, host_users) -> None:
         r.extra["start_to_ready_s"] = round(time.monotonic() - t0, 2)
         cs = cli.container_status(cid)
         if ready_s is None or cs["state"] != "RUNNING":
-            r.check("container running", False, cs)
+            r.check("container running", cs["state"] == "RUNNING", f"{cs['state']} exit {cs['exit_code']}")
+            if cs["state"] == "RUNNING":
+                _, why = _sh(cli, cid, "systemctl is-system-running; systemctl --failed --no-legend --plain; "
+                                       "for u in $(systemctl --failed --no-legend --plain | awk '{print $1}'); do "
+                                       "systemctl status --no-pager -n 20 \"$u\"; done")
+                r.evidence(why, "not ready: failed units")
+                r.extra["not_ready"] = why[-4000:]
             r.evidence(_log_tail(run, spec), "container log")
             return
         code, state = _sh(cli, cid, "systemctl is-system-running")
@@ -150,6 +156,8 @@ def _run_pod(ctx, img, r, node, cli, handler, host_users) -> None:
             want = "tmpfs" if vol.medium == "Memory" else ""
             r.check(f"{vol.path} is a {want or 'disk directory'} (emptyDir {vol.name})",
                     fs == want if want else fs != "tmpfs", fs)
+            _, owner = _sh(cli, cid, f"stat -c %u:%g {vol.path}")
+            r.check(f"{vol.path} is owned by root in the pod", owner == "0:0", owner)
         _, status = _sh(cli, cid, "cat /proc/1/status")
         capeff = next((int(ln.split()[1], 16) for ln in status.splitlines() if ln.startswith("CapEff:")), None)
         r.check("CapEff of PID 1 = containerd's default set", capeff == CONTAINERD_DEFAULT_CAPEFF,

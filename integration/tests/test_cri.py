@@ -96,6 +96,15 @@ class MessagesTest(unittest.TestCase):
             self.assertEqual((mapping.int(1), mapping.int(2), mapping.int(3)), (65536 * 160, 0, 65536))
         self.assertEqual(pw.Msg(sandbox_config(self.run_for(True))).sub(8).sub(2).sub(1).sub(5).int(1), NODE)
 
+    def test_user_namespace_mounts_are_idmapped(self):
+        for host_users in (True, False):
+            mounts = pw.Msg(container_config(self.run_for(host_users), "img")).subs(7)
+            for mt in mounts:
+                self.assertEqual(mt.has(6), not host_users)
+                if not host_users:
+                    self.assertEqual((mt.sub(6).int(1), mt.sub(6).int(3)), (65536 * 160, 65536))
+                    self.assertEqual(mt.sub(7).int(1), 65536 * 160)
+
     def test_container(self):
         m = pw.Msg(container_config(self.run_for(True), "docker.io/library/img:t"))
         self.assertEqual(m.sub(2).str(1), "docker.io/library/img:t")
