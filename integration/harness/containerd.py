@@ -26,7 +26,9 @@ import shutil
 import tarfile
 import time
 
-from .engines import CRUN_RUNTIME, SID_ROOT, EngineState, Namespace, host_binds, dpkg_versions
+from .engines import SID_ROOT, EngineState, dpkg_versions, host_binds
+from .namespace import Namespace
+from .runtimes import CRUN_RUNTIME
 from .util import HarnessError, Skip, is_root, log, run, tail_file, which
 
 STATE_NAME = "containerd-cri"

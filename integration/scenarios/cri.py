@@ -20,10 +20,10 @@ from types import SimpleNamespace
 
 from harness import containerd
 from harness.cri import CriClient, CriError, PodRun, PodSpec, container_config, sandbox_config
+from harness.daemons import DAEMONS, Checker
 from harness.docker import BOOTED_STATES, DOCKER_DEFAULT_CAPS, caps_mask, mask_names
 from harness.registry import scenario
 from harness.util import HarnessError, Proc
-from scenarios.workload import DAEMONS, Checker
 
 POD_FILE = "examples/kubernetes/pod.yaml"
 IMAGE_KIND = "sid-workload-patched"
