@@ -3,7 +3,8 @@
 //! The order of [`preflight`] is the order of precedence: the first error decides the exit code.
 
 use crate::exit_code;
-use crate::facts::{CgroupKind, Facts, docker_default_caps};
+use crate::facts::{CgroupKind, Engine, EngineKind, Facts};
+use crate::parse::uid_map::UserNs;
 use serde::Serialize;
 use std::fmt;
 
@@ -60,7 +61,7 @@ pub enum Problem {
     LegacyCgroups { kind: CgroupKind, version: u32 },
     TargetMissing { path: String },
     TargetNotExecutable { path: String },
-    StockOnReadOnlyCgroup { path: String, version: Option<u32> },
+    StockOnReadOnlyCgroup { path: String, version: Option<u32>, engine: Engine },
 }
 
 impl Problem {
@@ -121,7 +122,7 @@ impl Problem {
             ),
             Problem::TargetMissing { path } => format!("the exec target {path} does not exist"),
             Problem::TargetNotExecutable { path } => format!("the exec target {path} is not executable"),
-            Problem::StockOnReadOnlyCgroup { path, version } => format!(
+            Problem::StockOnReadOnlyCgroup { path, version, .. } => format!(
                 "/sys/fs/cgroup is read-only and {path} is stock systemd{}, which exits 255 when it cannot create \
                  init.scope there; it cannot boot in this container",
                 version.map(|v| format!(" {v}")).unwrap_or_default()
@@ -154,14 +155,43 @@ impl Problem {
                 "install systemd in the image, or set \"target\" in /etc/nixos2docker/config.json".into()
             }
             Problem::TargetNotExecutable { path } => format!("chmod +x {path}, or point \"target\" at systemd"),
-            Problem::StockOnReadOnlyCgroup { .. } => {
-                "use an image with nixos2docker's patched systemd; or, on Docker >= 28, add \
-                 `--security-opt writable-cgroups=true` (a private cgroup namespace whose own subtree is writable; \
-                 stock systemd then boots, but SIGTERM still makes it re-execute); or run it with \
-                 `podman run --systemd=always`; or, on an older Docker (insecure: exposes the host's cgroup tree), \
-                 `docker run --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw`"
-                    .into()
-            }
+            Problem::StockOnReadOnlyCgroup { engine, .. } => stock_remedy(engine).into(),
+        }
+    }
+}
+
+/// The ways out for stock systemd on a read-only cgroup fs that the engine in front of us accepts, and, where
+/// none does, why.
+pub fn stock_remedy(engine: &Engine) -> &'static str {
+    match (engine.kind, engine.userns) {
+        (EngineKind::Docker, UserNs::Host) | (EngineKind::Unknown, UserNs::Host) => {
+            "use an image with nixos2docker's patched systemd; or, on Docker >= 28, add \
+             `--security-opt writable-cgroups=true` (a private cgroup namespace whose own subtree is writable; \
+             stock systemd then boots, but SIGTERM still makes it re-execute); or run it with \
+             `podman run --systemd=always`; or, on an older Docker (insecure: exposes the host's cgroup tree), \
+             `docker run --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw`"
+        }
+        (EngineKind::Docker, _) => {
+            "use an image with nixos2docker's patched systemd: it is the only way here. In a user namespace \
+             (rootless Docker, --userns-remap) Docker refuses `--security-opt writable-cgroups=true` (\"conflicts \
+             with user namespaces and rootless mode\"), and the host's cgroup fs stays read-only for the container's \
+             root even with `--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw`"
+        }
+        (EngineKind::Podman, UserNs::Rootless { .. }) => {
+            "use an image with nixos2docker's patched systemd: it is the only way here. Rootless podman gives \
+             stock systemd a writable cgroup (`--systemd=always`) only when it runs in a systemd user session \
+             that delegates one (cgroup manager systemd), and this container got none; the host's cgroup fs is \
+             read-only from a user namespace"
+        }
+        (EngineKind::Podman, _) => {
+            "use an image with nixos2docker's patched systemd; or run it with `podman run --systemd=always` \
+             (rootful podman delegates the container's own cgroup, also with --userns=auto)"
+        }
+        (EngineKind::Unknown, _) => {
+            "use an image with nixos2docker's patched systemd: it is the only way here. In a user namespace \
+             (rootless engines, --userns-remap, Kubernetes hostUsers: false) the host's cgroup fs stays \
+             read-only for the container's root and no engine option makes it writable (Docker refuses \
+             writable-cgroups there)"
         }
     }
 }
@@ -280,6 +310,7 @@ const CHECKS: &[fn(&mut Preflight)] = &[
     check_run_lock_and_tmp,
     check_root_fs,
     check_cgroups,
+    check_userns,
     check_caps_and_seccomp,
     check_target,
     check_systemd,
@@ -424,7 +455,11 @@ fn check_cgroups(c: &mut Preflight) {
             let ns = if cg.private_ns { "private cgroup namespace" } else { "host cgroup namespace" };
             if !cg.writable {
                 c.plan.disable_controllers = true;
-                c.push(Finding::ok("cgroup", format!("cgroup2, read-only (Docker's default), {ns}")));
+                let whose = match c.facts.engine.kind {
+                    EngineKind::Podman => "podman's default",
+                    EngineKind::Docker | EngineKind::Unknown => "Docker's default",
+                };
+                c.push(Finding::ok("cgroup", format!("cgroup2, read-only ({whose}), {ns}")));
             } else if cg.private_ns {
                 c.push(Finding::ok(
                     "cgroup",
@@ -447,29 +482,76 @@ fn check_cgroups(c: &mut Preflight) {
     }
 }
 
+/// Ids a whole Debian system needs mapped: nobody/nogroup (65534) and DynamicUser= (61184-65519).
+const FULL_ID_RANGE: u64 = 65536;
+
+/// The user namespace the engine gave the container; reported, a warning when it maps too few ids.
+fn check_userns(c: &mut Preflight) {
+    let e = &c.facts.engine;
+    let n = e.mapped_ids;
+    match e.userns {
+        UserNs::Host => c.push(Finding::ok("userns", "no user namespace: the container's root is the host's root")),
+        UserNs::Rootless { root } => c.push(Finding::info(
+            "userns",
+            format!(
+                "user namespace of a rootless engine: the container's root is host uid {root} (the user who runs \
+                 the engine), {n} ids mapped; the host's cgroup fs is read-only from here"
+            ),
+        )),
+        UserNs::Remapped { root } => c.push(Finding::info(
+            "userns",
+            format!(
+                "user namespace: the container's root is host uid {root} (--userns-remap, --userns=auto or \
+                 hostUsers: false), {n} ids mapped; the host's cgroup fs is read-only from here"
+            ),
+        )),
+    }
+    if !e.userns.is_host() && n < FULL_ID_RANGE {
+        c.push(Finding::warn(
+            "userns",
+            format!(
+                "only {n} ids are mapped: nobody/nogroup (65534) and DynamicUser= services (61184-65519) have no \
+                 id here, so sshd's setgroups and such services fail"
+            ),
+            match e.kind {
+                EngineKind::Podman => {
+                    "run it with `podman run --userns=auto:size=65536` (podman sizes `auto` to \
+                                       the ids the image's files use)"
+                }
+                EngineKind::Docker => {
+                    "give the engine's user at least 65536 subordinate ids in /etc/subuid and \
+                                       /etc/subgid"
+                }
+                EngineKind::Unknown => "map at least 65536 ids into the container's user namespace",
+            },
+        ));
+    }
+}
+
 /// Capabilities, seccomp, no_new_privs: reported, never fatal. A non-root process has no effective
 /// capabilities; then the bounding set tells what the container would give root.
 fn check_caps_and_seccomp(c: &mut Preflight) {
     let st = &c.facts.status;
     let (set, which) = if c.as_root { (st.cap_eff, "effective") } else { (st.cap_bnd, "bounding") };
-    let default = docker_default_caps();
+    let engine = &c.facts.engine;
+    let (default, set_name) = (engine.default_caps(), engine.default_caps_name());
     let extra = set & !default;
     let missing = default & !set;
     let mut caps_msg = format!("{which} capabilities: {}", Facts::cap_names(set).join(","));
     if extra == 0 && missing == 0 {
-        caps_msg.push_str(" (Docker's default set; CAP_SYS_ADMIN and --privileged are not needed)");
+        caps_msg.push_str(&format!(" ({set_name}; CAP_SYS_ADMIN and --privileged are not needed)"));
         c.push(Finding::ok("caps", caps_msg));
     } else if missing != 0 {
         c.push(Finding::warn(
             "caps",
-            format!("{caps_msg}; missing from Docker's default set: {}", Facts::cap_names(missing).join(",")),
+            format!("{caps_msg}; missing from {set_name}: {}", Facts::cap_names(missing).join(",")),
             "drop --cap-drop: services need chown, setuid, setgid, kill and friends",
         ));
     } else {
         c.push(Finding::info(
             "caps",
             format!(
-                "{caps_msg}; beyond Docker's default set: {} (not needed: nixos2docker boots without them)",
+                "{caps_msg}; beyond {set_name}: {} (not needed: nixos2docker boots without them)",
                 Facts::cap_names(extra).join(",")
             ),
         ));
@@ -516,7 +598,7 @@ fn check_systemd(c: &mut Preflight) {
             ),
         )),
         Some(false) if !cg.writable && cg.kind == CgroupKind::Unified => {
-            c.fail(Problem::StockOnReadOnlyCgroup { path: t.path.clone(), version: t.version })
+            c.fail(Problem::StockOnReadOnlyCgroup { path: t.path.clone(), version: t.version, engine: c.facts.engine })
         }
         Some(false) if c.facts.can_create_pid_ns() => c.push(Finding::info(
             "systemd",

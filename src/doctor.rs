@@ -76,6 +76,7 @@ fn report(opts: &Options, sys: &dyn System) -> u8 {
             "start": start,
             "target": facts.target,
             "cgroups": facts.cgroups,
+            "engine": facts.engine,
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {

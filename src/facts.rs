@@ -1,7 +1,7 @@
 //! Gathers the facts the checks judge, through the [`System`] seam. Reads only; changes nothing.
 
 use crate::config::Config;
-use crate::parse::{cgroup, mountinfo, stat, status};
+use crate::parse::{cgroup, mountinfo, stat, status, uid_map};
 use crate::sys::{DEFAULT_TARGETS, PathInfo, System, magic};
 use crate::systemd_bin::{self, SystemdInfo};
 use serde::Serialize;
@@ -47,6 +47,74 @@ pub struct Pid1 {
     pub cmdline: Vec<String>,
 }
 
+/// Which engine runs the container, as far as the container can tell (its marks in the filesystem and the
+/// files it bind-mounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// `/.dockerenv` exists, or /etc/hostname is Docker's `…/containers/<id>/hostname`.
+    Docker,
+    /// `/run/.containerenv` exists or is mounted (a `--tmpfs /run` may hide it), or /etc/hostname is podman's
+    /// `…/overlay-containers/<id>/userdata/hostname`.
+    Podman,
+    /// Neither (containerd's CRI under a kubelet, nerdctl, an unknown runtime).
+    Unknown,
+}
+
+/// The engine in front of us: its kind and the user namespace it gave the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Engine {
+    pub kind: EngineKind,
+    pub userns: uid_map::UserNs,
+    /// How many uids the user namespace maps.
+    pub mapped_ids: u64,
+}
+
+impl Engine {
+    /// The engine's default capability set: podman's (containers-common) for podman, Docker's otherwise.
+    pub fn default_caps(&self) -> u64 {
+        match self.kind {
+            EngineKind::Podman => podman_default_caps(),
+            EngineKind::Docker | EngineKind::Unknown => docker_default_caps(),
+        }
+    }
+
+    pub fn default_caps_name(&self) -> &'static str {
+        match self.kind {
+            EngineKind::Podman => "podman's default set",
+            EngineKind::Docker | EngineKind::Unknown => "Docker's default set",
+        }
+    }
+}
+
+/// The engine's kind from its marks (PATHS and MOUNTS as gathered) and the user namespace from
+/// /proc/self/uid_map's text.
+pub fn classify_engine(
+    paths: &BTreeMap<String, PathInfo>,
+    mounts: &[mountinfo::Mount],
+    uid_map_text: Option<&str>,
+) -> Engine {
+    let exists = |p: &str| paths.get(p).is_some_and(|i| i.exists);
+    let hostname = mounts.iter().rev().find(|m| m.mount_point == "/etc/hostname").map(|m| m.root.as_str());
+    let kind = if exists("/run/.containerenv")
+        || mounts.iter().any(|m| m.mount_point == "/run/.containerenv")
+        || hostname.is_some_and(|r| r.contains("/overlay-containers/") && r.ends_with("/userdata/hostname"))
+    {
+        EngineKind::Podman
+    } else if exists("/.dockerenv") || hostname.is_some_and(|r| r.contains("/containers/") && r.ends_with("/hostname"))
+    {
+        EngineKind::Docker
+    } else {
+        EngineKind::Unknown
+    };
+    // an unreadable or unparsable uid_map says nothing: taken as the initial namespace
+    let ranges = uid_map_text.and_then(|t| uid_map::parse(t).ok()).unwrap_or_default();
+    let userns = uid_map::classify(&ranges);
+    let mapped_ids = if ranges.is_empty() { u64::from(u32::MAX) } else { uid_map::mapped_ids(&ranges) };
+    Engine { kind, userns, mapped_ids }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
     pub pid: i32,
@@ -58,6 +126,7 @@ pub struct Facts {
     pub cgroups: Cgroups,
     pub paths: BTreeMap<String, PathInfo>,
     pub target: Target,
+    pub engine: Engine,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +161,8 @@ pub fn gather(sys: &dyn System, config: &Config) -> Result<Facts, GatherError> {
         crate::sys::PROBED_PATHS.iter().map(|p| ((*p).to_owned(), sys.path_info(p))).collect();
     let cgroups = classify_cgroups(&paths, &cgroup_entries);
     let target = find_target(sys, config);
-    Ok(Facts { pid, uid: sys.uid(), pid1, mounts, status, cgroups, paths, target })
+    let engine = classify_engine(&paths, &mounts, sys.read_text("/proc/self/uid_map").ok().as_deref());
+    Ok(Facts { pid, uid: sys.uid(), pid1, mounts, status, cgroups, paths, target, engine })
 }
 
 fn classify_cgroups(paths: &BTreeMap<String, PathInfo>, entries: &[cgroup::Entry]) -> Cgroups {
@@ -224,6 +294,27 @@ pub fn docker_default_caps() -> u64 {
         CAP_SYS_CHROOT,
         CAP_KILL,
         CAP_AUDIT_WRITE,
+    ]
+    .iter()
+    .fold(0u64, |m, c| m | (1u64 << c.index()))
+}
+
+/// podman's default capability set (containers-common's `default_capabilities`: Docker's without MKNOD,
+/// NET_RAW and AUDIT_WRITE), as a bit mask.
+pub fn podman_default_caps() -> u64 {
+    use caps::Capability::*;
+    [
+        CAP_CHOWN,
+        CAP_DAC_OVERRIDE,
+        CAP_FOWNER,
+        CAP_FSETID,
+        CAP_KILL,
+        CAP_NET_BIND_SERVICE,
+        CAP_SETFCAP,
+        CAP_SETGID,
+        CAP_SETPCAP,
+        CAP_SETUID,
+        CAP_SYS_CHROOT,
     ]
     .iter()
     .fold(0u64, |m, c| m | (1u64 << c.index()))

@@ -9,8 +9,14 @@ use std::collections::BTreeMap;
 use std::io;
 
 /// Files the probes read.
-pub const PROBED_FILES: &[&str] =
-    &["/proc/self/mountinfo", "/proc/self/status", "/proc/self/cgroup", "/proc/1/comm", "/proc/1/cmdline"];
+pub const PROBED_FILES: &[&str] = &[
+    "/proc/self/mountinfo",
+    "/proc/self/status",
+    "/proc/self/cgroup",
+    "/proc/self/uid_map",
+    "/proc/1/comm",
+    "/proc/1/cmdline",
+];
 
 /// Paths whose filesystem type and writability the probes look at.
 pub const PROBED_PATHS: &[&str] = &[
@@ -22,6 +28,9 @@ pub const PROBED_PATHS: &[&str] = &[
     "/sys/fs/cgroup/unified",
     "/sys/fs/cgroup/systemd",
     "/dev/console",
+    // the engine's marks: podman's /run/.containerenv, Docker's /.dockerenv
+    "/run/.containerenv",
+    "/.dockerenv",
 ];
 
 /// Where the init looks for systemd when the config names no target.

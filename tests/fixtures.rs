@@ -39,8 +39,9 @@ fn expectation(name: &str) -> Option<Expect> {
         "image-volumes" => e(15, 0, &[("run", Warning), ("cgroup", Ok)], true, true),
         // A Kubernetes emptyDir at /run: a bind mount of a node directory.
         "k8s-emptydir" => e(15, 0, &[("run", Warning)], true, true),
-        // podman run --systemd=always: podman delegates a writable cgroup2 in a private namespace.
-        "podman-systemd" => e(0, 0, &[("cgroup", Ok), ("caps", Ok), ("systemd", Warning)], true, false),
+        // podman run --systemd=always: podman delegates a writable cgroup2 in a private namespace. Captured
+        // with podman's built-in capability list (Docker's 14), so three beyond podman's default set.
+        "podman-systemd" => e(0, 0, &[("cgroup", Ok), ("caps", Info), ("systemd", Warning)], true, false),
         // Docker >= 28 --security-opt writable-cgroups=true: a writable subtree in a private namespace, Docker's
         // default capabilities (no relay): stock systemd boots, exec'd, and keeps re-executing on SIGTERM.
         "writable-cgroups" => e(0, 0, &[("cgroup", Ok), ("caps", Ok), ("systemd", Warning)], false, false),
@@ -48,6 +49,20 @@ fn expectation(name: &str) -> Option<Expect> {
         "init-flag" => e(10, 10, &[("pid1", Error)], false, true),
         "user-flag" => e(11, 11, &[("uid", Error)], false, true),
         "read-only" => e(16, 16, &[("root-fs", Error)], false, true),
+        // The engines other than rootful Docker (integration/harness/userns.py), captured there: ENGINE-default
+        // (the 3 --tmpfs flags) and, on podman, ENGINE-systemd (--systemd=always). podman's own default
+        // capabilities are no finding; a user namespace is reported.
+        "podman58-default" => e(15, 0, &[("cgroup", Ok), ("caps", Ok), ("userns", Ok)], false, true),
+        "podman58-systemd" => e(0, 0, &[("cgroup", Ok), ("caps", Ok), ("systemd", Warning)], true, false),
+        "podman58-rootless-default" => e(15, 0, &[("cgroup", Ok), ("caps", Ok), ("userns", Info)], false, true),
+        // rootless podman without a systemd user session has no cgroup to delegate: read-only even here
+        "podman58-rootless-systemd" => e(15, 0, &[("cgroup", Ok), ("caps", Ok), ("userns", Info)], true, true),
+        "podman58-userns-default" => e(15, 0, &[("cgroup", Ok), ("caps", Ok), ("userns", Info)], false, true),
+        // rootful podman with --userns=auto delegates the container's cgroup: stock systemd boots
+        "podman58-userns-systemd" => e(0, 0, &[("cgroup", Ok), ("userns", Info), ("systemd", Warning)], true, false),
+        "docker28-userns-default" | "docker28-rootless-default" => {
+            e(15, 0, &[("cgroup", Ok), ("caps", Ok), ("userns", Info)], false, true)
+        }
         _ => None,
     }
 }
@@ -119,6 +134,79 @@ fn stock_on_read_only_cgroup_names_every_way_out() {
     // The safe one-flag fix for a stock image on a current Docker comes before the insecure bind mount.
     assert!(msg.find("writable-cgroups").unwrap() < msg.find("--cgroupns=host").unwrap(), "{msg}");
     assert!(msg.ends_with("/sys/fs/cgroup:/sys/fs/cgroup:rw`"), "ends with the exact flag: {msg}");
+}
+
+/// A fixture, its engine kind and user namespace, words its stock fix must and must not have.
+type Case = (
+    &'static str,
+    nixos2docker::facts::EngineKind,
+    nixos2docker::parse::uid_map::UserNs,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// On each engine the fix for stock systemd names only what that engine accepts (issue: the init used to
+/// recommend writable-cgroups, the rw cgroup mount and --systemd=always where they are refused or fail).
+#[test]
+fn stock_fix_is_the_one_of_the_engine_in_front_of_us() {
+    use nixos2docker::facts::EngineKind::*;
+    use nixos2docker::parse::uid_map::UserNs;
+    const ONLY_PATCHED: &str = "use an image with nixos2docker's patched systemd: it is the only way here.";
+    // fixture, engine kind, user namespace (root's host uid), words the fix must have, words it must not have
+    let cases: &[Case] = &[
+        ("docker-default", Docker, UserNs::Host, &["--security-opt writable-cgroups=true", "--cgroupns=host"], &[]),
+        ("podman58-default", Podman, UserNs::Host, &["podman run --systemd=always"], &["writable-cgroups", "cgroupns"]),
+        (
+            "podman58-userns-default",
+            Podman,
+            UserNs::Remapped { root: 400000 },
+            &["podman run --systemd=always"],
+            &["writable-cgroups", "cgroupns"],
+        ),
+        (
+            "podman58-rootless-default",
+            Podman,
+            UserNs::Rootless { root: 2000 },
+            &[ONLY_PATCHED, "user session"],
+            &["run it with", "writable-cgroups", "cgroupns"],
+        ),
+        ("podman58-rootless-systemd", Podman, UserNs::Rootless { root: 2000 }, &[ONLY_PATCHED], &["run it with"]),
+        (
+            "docker28-userns-default",
+            Docker,
+            UserNs::Remapped { root: 300000 },
+            &[ONLY_PATCHED, "refuses"],
+            &["podman", "or, on"],
+        ),
+        (
+            "docker28-rootless-default",
+            Docker,
+            UserNs::Rootless { root: 2000 },
+            &[ONLY_PATCHED, "refuses"],
+            &["podman", "or, on"],
+        ),
+    ];
+    for (name, kind, userns, must, must_not) in cases {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.json"));
+        let snap = Snapshot::load(&path).unwrap();
+        let mut config: Config = config::load(None).unwrap();
+        config.patched = Some(false);
+        let facts = facts::gather(&snap, &config).unwrap();
+        assert_eq!((facts.engine.kind, facts.engine.userns), (*kind, *userns), "{name}: {:?}", facts.engine);
+        let (report, _) = checks::preflight(&facts, &Mode::PreBoot);
+        let p = report.problem.unwrap_or_else(|| panic!("{name}: stock systemd cannot boot here"));
+        assert!(matches!(p, Problem::StockOnReadOnlyCgroup { .. }), "{name}: {p:?}");
+        let fix = p.remedy();
+        assert_eq!(fix, checks::stock_remedy(&facts.engine), "{name}");
+        for w in *must {
+            assert!(fix.contains(w), "{name}: the fix lacks {w:?}: {fix}");
+        }
+        for w in *must_not {
+            assert!(!fix.contains(w), "{name}: the fix names {w:?}, which this engine refuses or cannot do: {fix}");
+        }
+        let caps = report.findings.iter().find(|f| f.id == "caps").unwrap();
+        assert!(!caps.message.contains("missing from"), "{name}: {}", caps.message);
+    }
 }
 
 #[test]

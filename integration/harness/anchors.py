@@ -73,3 +73,30 @@ def stock_anchors(ctx, img, r) -> dict:
         r.check(f"{label}: {expect} in a user namespace ({ctx.engine.userns})", ok, f"{got_kind}: {got}")
         verdicts[label] = f"{got_kind}: {str(got)[:160]}"
     return verdicts
+
+
+# The init's and doctor's fix for stock systemd on a read-only cgroup fs, exactly, per engine (kind, userns)
+# where it differs from Docker's own (src/checks.rs stock_remedy): only the ways that engine accepts.
+_PATCHED_ONLY = "use an image with nixos2docker's patched systemd: it is the only way here. "
+STOCK_REMEDY = {
+    ("docker", "remap"): _PATCHED_ONLY + (
+        "In a user namespace (rootless Docker, --userns-remap) Docker refuses `--security-opt "
+        "writable-cgroups=true` (\"conflicts with user namespaces and rootless mode\"), and the host's cgroup fs "
+        "stays read-only for the container's root even with `--cgroupns=host -v "
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw`"),
+    ("podman", "rootless"): _PATCHED_ONLY + (
+        "Rootless podman gives stock systemd a writable cgroup (`--systemd=always`) only when it runs in a "
+        "systemd user session that delegates one (cgroup manager systemd), and this container got none; the "
+        "host's cgroup fs is read-only from a user namespace"),
+    ("podman", ""): ("use an image with nixos2docker's patched systemd; or run it with `podman run "
+                     "--systemd=always` (rootful podman delegates the container's own cgroup, also with "
+                     "--userns=auto)"),
+}
+STOCK_REMEDY[("docker", "rootless")] = STOCK_REMEDY[("docker", "remap")]
+STOCK_REMEDY[("podman", "auto")] = STOCK_REMEDY[("podman", "")]
+
+
+def stock_remedy(engine):
+    """The exact fix the init and doctor name for stock systemd on ENGINE, or None on Docker without a
+    user namespace (there, the scenarios check each of its remedies by name)."""
+    return STOCK_REMEDY.get((engine.kind, engine.userns))

@@ -74,15 +74,29 @@ def capture_relay(ctx, r):
     return in_container(ctx, c, ["nixos2docker", "capture"], timeout=60), img
 
 
+def engine_fixture_kinds(ctx) -> list:
+    """On a podman or user-namespaced engine, the containers a user starts there, named after the engine:
+    ENGINE-default (the 3 --tmpfs flags) and, on podman, ENGINE-systemd (--systemd=always)."""
+    e = ctx.engine
+    what = f"{e.name} ({e.spec.description})"
+    kinds = [(f"{e.name}-default", lambda: list(TMPFS_FLAGS), True, f"only the 3 --tmpfs flags on {what}")]
+    if e.is_podman:
+        kinds.append((f"{e.name}-systemd", lambda: ["--systemd=always"], True, f"--systemd=always on {what}"))
+    return kinds
+
+
 def capture_all(ctx) -> list:
     results = []
     out_dir = ctx.args.fixtures_dir
     os.makedirs(out_dir, exist_ok=True)
-    kinds = fixture_kinds(ctx) + [("podman-systemd", None, True,
-                                    "rootful podman run --systemd=always --network=none "
-                                    "--pids-limit=-1"),
-                                   (RELAY_FIXTURE, None, True, "stock systemd booted behind the init "
-                                    "(--privileged, relay mode), captured where docker exec lands")]
+    if ctx.engine is not None and (ctx.engine.is_podman or ctx.engine.userns):
+        kinds = engine_fixture_kinds(ctx)
+    else:
+        kinds = fixture_kinds(ctx) + [("podman-systemd", None, True,
+                                        "rootful podman run --systemd=always --network=none "
+                                        "--pids-limit=-1"),
+                                       (RELAY_FIXTURE, None, True, "stock systemd booted behind the init "
+                                        "(--privileged, relay mode), captured where docker exec lands")]
     for name, flags_fn, volumes, note in kinds:
         r = Result(f"capture:{name}", "capture", name, engine=getattr(ctx, "engine_name", None))
         t0 = time.monotonic()

@@ -6,6 +6,7 @@ import json
 import time
 
 from harness import contract as C
+from harness.anchors import stock_remedy
 from harness.docker import BOOTED_STATES
 from harness.helpers import boot, stop
 from harness.registry import scenario
@@ -74,8 +75,10 @@ def expect_fail_fast(ctx, image, r, flags, expected: int, groups, label: str = "
               "fast with exit 15 and a message naming the read-only cgroup fs and the remedies, "
               "never the silent exit 255")
 def stock_ro(ctx, img, r):
+    want = stock_remedy(ctx.engine)  # podman, user namespaces: exactly the fixes that engine accepts
     r.exit_code = expect_fail_fast(ctx, img, r, ctx.TMPFS_FLAGS, C.EXIT_STOCK_RO_CGROUP,
-                                   [["read-only", "readonly"], ["cgroup"]] + STOCK_RO_REMEDIES)
+                                   [["read-only", "readonly"], ["cgroup"]]
+                                   + (STOCK_RO_REMEDIES if want is None else [[f"fix: {want}"]]))
 
 
 @scenario("stock-rw", images=STOCK, order=20,
@@ -155,9 +158,16 @@ def doctor(ctx, img, r):
     r.evidence(p.output(), "doctor (text)")
     r.check(f"doctor exits {expected}", p.returncode == expected, f"exit {p.returncode}")
     r.check("doctor prints a report", bool(p.output().strip()), "(no output)")
-    if not img.kind.patched:
+    # the engine's own default capabilities are no finding (podman's set lacks audit_write, mknod, net_raw)
+    r.check("doctor asks for no --cap-drop change under the engine's default capabilities",
+            "--cap-drop" not in p.output(), next((ln.strip() for ln in p.output().splitlines() if " caps " in ln), ""))
+    want = stock_remedy(ctx.engine)
+    if not img.kind.patched and want is None:
         check_message(r, p.output(), STOCK_RO_REMEDIES, "doctor report")
         check_remedy_order(r, p.output(), "doctor report")
+    elif not img.kind.patched:
+        r.check(f"doctor names exactly the fix {ctx.engine.name} accepts", f"fix: {want}\n" in p.output(),
+                next((ln.strip() for ln in p.output().splitlines() if "fix: use an image" in ln), "(no such fix)"))
 
     pj = ctx.docker.run_once(img, ctx.TMPFS_FLAGS, ["doctor", "--json"], timeout=60, expect=None)
     r.evidence(pj.stdout[-3000:], "doctor --json (stdout)")

@@ -5,3 +5,4 @@ pub mod mountinfo;
 pub mod stat;
 pub mod status;
 pub mod systemctl;
+pub mod uid_map;
