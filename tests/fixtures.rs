@@ -209,6 +209,21 @@ fn stock_fix_is_the_one_of_the_engine_in_front_of_us() {
     }
 }
 
+/// podman's --userns=auto without a size maps only the ids the image's files use: a warning that names the size.
+#[test]
+fn too_few_mapped_ids_are_a_warning() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/podman58-userns-default.json");
+    let mut snap = Snapshot::load(&path).unwrap();
+    let (full, _) = judge(&snap, true);
+    assert!(!full.findings.iter().any(|f| f.id == "userns" && f.severity == Severity::Warning), "{full:#?}");
+    snap.files.insert("/proc/self/uid_map".into(), "         0     400000       1024\n".into());
+    let (small, _) = judge(&snap, true);
+    assert_eq!(small.exit_code(), 0, "a warning, not a failure");
+    let w = small.findings.iter().find(|f| f.id == "userns" && f.severity == Severity::Warning).expect("a warning");
+    assert!(w.message.contains("only 1024 ids"), "{}", w.message);
+    assert!(w.remedy.as_deref().unwrap().contains("--userns=auto:size=65536"), "{w:?}");
+}
+
 #[test]
 fn init_flag_says_drop_init() {
     let snap = Snapshot::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/init-flag.json")).unwrap();
