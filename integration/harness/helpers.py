@@ -140,3 +140,21 @@ def stop(ctx, c, r, check: str = "docker stop → exit 0", client=None) -> tuple
     r.stop_s, r.exit_code = (client or ctx.docker).timed_stop(c)
     r.check(check, r.exit_code == 0, f"exit {r.exit_code} after {r.stop_s:.2f}s")
     return r.stop_s, r.exit_code
+
+
+def journal(ctx, c, *args, until=None, timeout: float = 5.0, client=None) -> str:
+    """`journalctl --no-pager -o cat ARGS` inside C; with `until`, polled (journald takes messages
+    asynchronously) until until(output) holds or `timeout` seconds passed."""
+    client = client or ctx.docker
+    deadline = time.monotonic() + timeout
+    while True:
+        out = client.exec(c, ["journalctl", "--no-pager", "-o", "cat", *args], timeout=30, expect=None).stdout
+        if until is None or until(out) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def write_file(ctx, c, path: str, text: str, client=None):
+    """Write TEXT to PATH inside C (through `sh`, as root); the exec's result."""
+    client = client or ctx.docker
+    return client.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30, expect=None)

@@ -14,7 +14,7 @@ import time
 import uuid
 
 from harness.docker import BOOTED_STATES
-from harness.helpers import boot, failed_units, kill_and_wait, stop
+from harness.helpers import boot, failed_units, journal, kill_and_wait, stop, write_file
 from harness.images import DEFAULT_PACKAGES, IMAGE_KINDS, patched_versions
 from harness.registry import ImageKind, add_images, register_image_kind, scenario
 
@@ -320,17 +320,6 @@ def patched_forking_stop(ctx, img, r):
     _finish(ctx, c, r)
 
 
-def _journal(ctx, c, *args, until=None, timeout=5.0) -> str:
-    """`journalctl --no-pager -o cat ARGS` inside C; with `until`, polled (journald takes messages
-    asynchronously) until until(output) holds or `timeout` seconds passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "cat", *args], timeout=30, expect=None).stdout
-        if until is None or until(out) or time.monotonic() > deadline:
-            return out
-        time.sleep(0.2)
-
-
 def _pid1_lines(ctx, c, unit) -> list:
     """Messages PID 1 logged about UNIT (journalctl -u matches UNIT= of PID 1's messages too)."""
     out = ctx.docker.exec(c, ["journalctl", "--no-pager", "-o", "json", "-u", unit], timeout=30, expect=None).stdout
@@ -348,7 +337,7 @@ def patched_journal(ctx, img, r):
     if not c:
         return
     tag = uuid.uuid4().hex[:12]
-    out = _journal(ctx, c, "-b", "_PID=1")
+    out = journal(ctx, c, "-b", "_PID=1")
     r.check("journal has PID 1's 'Reached target' lines", "Reached target" in out, out[-300:])
     # Senders stay alive a moment after sending (like a daemon): journald identifies a sender from /proc,
     # which is gone for a process that has already exited when its message is read — as with cgroups.
@@ -358,7 +347,7 @@ def patched_journal(ctx, img, r):
               "sleep 30")
     p = ctx.docker.exec(c, ["systemd-run", "-q", "--unit", "n2d-logs", "/bin/sh", "-c", script], timeout=60, expect=None)
     r.check("test service started", p.returncode == 0, p.output().strip())
-    out = _journal(ctx, c, "-u", "n2d-logs", until=lambda o: all(f"{k}-{tag}" in o for k in ("syslog", "native", "child")))
+    out = journal(ctx, c, "-u", "n2d-logs", until=lambda o: all(f"{k}-{tag}" in o for k in ("syslog", "native", "child")))
     pid1 = _pid1_lines(ctx, c, "n2d-logs")
     r.check("journalctl -u: PID 1's 'Started' line about the unit", any(m.startswith("Started") for m in pid1),
             " | ".join(pid1)[-400:] or "no message of PID 1")
@@ -394,10 +383,6 @@ ExecStart=/bin/sh /run/n2d-forking.sh
 """
 
 
-def _write(ctx, c, path, text):
-    return ctx.docker.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30, expect=None)
-
-
 @scenario("patched-pidfile", images=PATCHED, order=115,
           doc="a Type=forking unit whose daemon writes its PID file as its service user (PostgreSQL's "
               "way) is active with that main PID (not Result: protocol); one without PIDFile= whose daemon "
@@ -408,8 +393,8 @@ def patched_pidfile(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
         return
-    ok = _write(ctx, c, "/run/n2d-forking.sh", FORKING_SCRIPT).returncode == 0
-    ok = ok and _write(ctx, c, "/run/systemd/system/n2d-forking.service", FORKING_UNIT).returncode == 0
+    ok = write_file(ctx, c, "/run/n2d-forking.sh", FORKING_SCRIPT).returncode == 0
+    ok = ok and write_file(ctx, c, "/run/systemd/system/n2d-forking.service", FORKING_UNIT).returncode == 0
     p = ctx.docker.exec(c, ["systemctl", "daemon-reload"], timeout=60, expect=None)
     r.check("unit installed", ok and p.returncode == 0, p.output().strip())
     p = ctx.docker.exec(c, ["systemctl", "start", "n2d-forking"], timeout=60, expect=None)
@@ -425,15 +410,15 @@ def patched_pidfile(ctx, img, r):
     r.check("systemctl stop exit 0", p.returncode == 0, p.output().strip())
     left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[01]"], timeout=30, expect=None).stdout.strip()
     r.check("no process of the daemon left", left == "0", f"{left} left")
-    r.evidence(_journal(ctx, c, "-u", "n2d-forking"), "journalctl -u n2d-forking")
+    r.evidence(journal(ctx, c, "-u", "n2d-forking"), "journalctl -u n2d-forking")
 
     # Type=forking without PIDFile=: the main PID is guessed, the unit stays active, stop stops it all; the
     # same with GuessMainPID=no (Debian bookworm's postfix@.service), which only a cgroup could honour: the
     # guess is made anyway, with one notice naming the option.
-    ok = _write(ctx, c, "/run/n2d-guess.sh", GUESS_SCRIPT).returncode == 0
+    ok = write_file(ctx, c, "/run/n2d-guess.sh", GUESS_SCRIPT).returncode == 0
     for unit, extra in (("n2d-guess", ""), ("n2d-guess-no", "GuessMainPID=no\n")):
         what = "forking unit without PIDFile=" + (" and with GuessMainPID=no" if extra else "")
-        ok = ok and _write(ctx, c, f"/run/systemd/system/{unit}.service", GUESS_UNIT + extra).returncode == 0
+        ok = ok and write_file(ctx, c, f"/run/systemd/system/{unit}.service", GUESS_UNIT + extra).returncode == 0
         p = ctx.docker.exec(c, ["sh", "-c", f"systemctl daemon-reload && systemctl start {unit} && sleep 1 && "
                                 f"systemctl show -p ActiveState,MainPID {unit} && pgrep -x -f 'sleep 2002'"],
                             timeout=60, expect=None)
@@ -445,7 +430,7 @@ def patched_pidfile(ctx, img, r):
         if extra:
             def notices(out):
                 return [ln for ln in out.splitlines() if "GuessMainPID=no configured, but" in ln]
-            out = _journal(ctx, c, "-u", unit, until=notices)
+            out = journal(ctx, c, "-u", unit, until=notices)
             r.check(f"{what}: one notice naming GuessMainPID=no", len(notices(out)) == 1, out.strip()[-400:])
         p = ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60, expect=None)
         left = ctx.docker.exec(c, ["pgrep", "-c", "-f", "sleep 200[23]"], timeout=30, expect=None).stdout.strip()
@@ -487,7 +472,7 @@ def patched_namespaces(ctx, img, r):
 
         def notices(out, named=named):
             return [ln for ln in out.splitlines() if "configured, but" in ln and named in ln]
-        out = _journal(ctx, c, "-u", unit, until=notices)
+        out = journal(ctx, c, "-u", unit, until=notices)
         r.check(f"{prop}: exactly one notice naming {named} in journalctl -u", len(notices(out)) == 1,
                 out.strip()[-400:])
         ctx.docker.exec(c, ["systemctl", "stop", unit], timeout=60, expect=None)

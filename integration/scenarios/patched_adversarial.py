@@ -13,10 +13,19 @@ import re
 import time
 import uuid
 
+from harness.docker import BOOTED_STATES
+from harness.helpers import boot, journal, stop, write_file
+from harness.images import patched_versions
 from harness.registry import scenario
-from scenarios.patched import PATCHED, _booted, _finish, _journal, _write
+
+PATCHED = tuple(kind for _, _, kind in patched_versions())
 
 NOBODY = ["-u", "65534:65534"]
+
+
+def _booted(ctx, img, r):
+    c, r.boot_s, state = boot(ctx, img, r, ctx.TMPFS_FLAGS)
+    return c if state in BOOTED_STATES else None
 
 
 def _sh(ctx, c, script, user=False, timeout=60):
@@ -44,7 +53,7 @@ def _wait_file(ctx, c, path, tries=100) -> bool:
 
 
 def _install(ctx, c, r, files) -> bool:
-    ok = all(_write(ctx, c, path, text).returncode == 0 for path, text in files)
+    ok = all(write_file(ctx, c, path, text).returncode == 0 for path, text in files)
     p = ctx.docker.exec(c, ["systemctl", "daemon-reload"], timeout=60, expect=None)
     r.check("test units installed", ok and p.returncode == 0, p.output().strip())
     return ok
@@ -116,7 +125,7 @@ def adversarial_pidfile(ctx, img, r):
     time.sleep(0.5)
     props = _show(ctx, c, "n2d-adv-ll")
     attacker = _pid(ctx, c, "sleep 6002")
-    r.evidence(_journal(ctx, c, "-u", "n2d-adv-ll"), "journalctl -u n2d-adv-ll")
+    r.evidence(journal(ctx, c, "-u", "n2d-adv-ll"), "journalctl -u n2d-adv-ll")
     r.check("PID in a leaderless session: not taken as MainPID",
             attacker != "" and props.get("MainPID") != attacker,
             f"MainPID={props.get('MainPID')} attacker's process={attacker} {props}")
@@ -125,7 +134,7 @@ def adversarial_pidfile(ctx, img, r):
     r.check("PID in a leaderless session: the session's root process survives the unit's stop",
             _pid(ctx, c, "sleep 6001") == root_pid != "", f"root process {root_pid} gone after the stop")
     _sh(ctx, c, "pkill -x -f 'sleep 600[12]'")
-    _finish(ctx, c, r)
+    stop(ctx, c, r)
 
 
 # --- main-PID guess -------------------------------------------------------------------------------------
@@ -164,7 +173,7 @@ def adversarial_guess(ctx, img, r):
                 break
             time.sleep(0.1)
         own, foreign = _pid(ctx, c, "sleep 3001"), _pid(ctx, c, "sleep 9001")
-        r.evidence(_journal(ctx, c, "-u", unit), f"journalctl -u {unit}")
+        r.evidence(journal(ctx, c, "-u", unit), f"journalctl -u {unit}")
         r.check(f"{what}: the foreign daemon is not its MainPID", started and foreign != "" and
                 props.get("MainPID") != foreign, f"MainPID={props.get('MainPID')} foreign={foreign} own={own}")
         r.check(f"{what}: active with its own daemon as MainPID",
@@ -176,7 +185,7 @@ def adversarial_guess(ctx, img, r):
                 f"nobody's daemon {foreign} gone after the stop")
         r.check(f"{what}: its stop stops its own daemon", _pid(ctx, c, "sleep 3001") == "", "sleep 3001 left")
         _sh(ctx, c, "pkill -x -f 'sleep 9001'; pkill -x -f 'sleep 3001'")
-    _finish(ctx, c, r)
+    stop(ctx, c, r)
 
 
 # --- docker logs ----------------------------------------------------------------------------------------
@@ -217,7 +226,7 @@ def adversarial_logs(ctx, img, r):
             "\n".join(ln for ln in lines if tag in ln))
     r.check("no escape sequence from a client in docker logs", "\x1b[2J" not in logs,
             "ESC[2J found in docker logs")
-    _finish(ctx, c, r)
+    stop(ctx, c, r)
 
 
 # --- /run/systemd/units ---------------------------------------------------------------------------------
@@ -247,9 +256,9 @@ def adversarial_links(ctx, img, r):
         _wait_file(ctx, c, f"/tmp/n2d-adv-sh-{n}")
         _sh(ctx, c, f"P=$(cat /tmp/n2d-adv-sh-{n}); {plant}")
         _sh(ctx, c, f"touch /tmp/n2d-adv-go-{n}")
-        out = _journal(ctx, c, "-t", "n2d-planted", until=lambda o: f"planted-{n}-{tag}" in o)
+        out = journal(ctx, c, "-t", "n2d-planted", until=lambda o: f"planted-{n}-{tag}" in o)
         logged = f"planted-{n}-{tag}" in out
-        victim = _journal(ctx, c, "-u", "n2d-victim.service")
+        victim = journal(ctx, c, "-u", "n2d-victim.service")
         r.evidence(_sh(ctx, c, f"P=$(cat /tmp/n2d-adv-sh-{n}); ls -ld /run/systemd/units; "
                                "ls -l /run/systemd/units/pid:$P; journalctl -o json -t n2d-planted").output(),
                    f"planted link {n}")
@@ -276,4 +285,4 @@ def adversarial_links(ctx, img, r):
     r.check("directory replaced by a symlink: the message is logged", logged, "")
     r.check("directory replaced by a symlink: not followed", not attributed,
             "journalctl -u n2d-victim.service has nobody's message")
-    _finish(ctx, c, r)
+    stop(ctx, c, r)
