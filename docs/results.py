@@ -7,6 +7,8 @@
         and per scenario its status, exit code, boot, stop and wall seconds, and the workload's checks.
         A result file written before the harness recorded its machine needs --machine-here (this machine's
         facts are recorded, marked as such) — only when it was run here.
+    docs/results.py add benches/results/boot-….json
+        keep a benches/boot result (already in that form: date, machine, engine, every run's figures).
     docs/gen --write
         regenerates the tables in docs/measurements.md from every file in docs/results/ (blocks()).
 
@@ -46,7 +48,8 @@ def condense(doc: dict) -> dict:
 
 def add(path: str, machine_here: bool) -> str:
     with open(path, encoding="utf-8") as f:
-        doc = condense(json.load(f))
+        raw = json.load(f)
+    doc = raw if raw.get("kind") == "bench-boot" else condense(raw)
     if not doc["machine"]:
         if not machine_here:
             raise SystemExit(f"nixos2docker: docs/results.py: {path} records no machine (an older harness): run it "
@@ -56,7 +59,8 @@ def add(path: str, machine_here: bool) -> str:
         doc["machine"] = dict(machine.facts(REPO), recorded="by docs/results.py add, not by the run")
     if not doc["started"]:
         raise SystemExit(f"nixos2docker: docs/results.py: {path} has no start date")
-    out = os.path.join(DOCS, "results", f"harness-{doc['started'][:10]}-{doc['run_id'] or 'run'}.json")
+    prefix = "boot" if doc["kind"] == "bench-boot" else "harness"
+    out = os.path.join(DOCS, "results", f"{prefix}-{doc['started'][:10]}-{doc['run_id'] or 'run'}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1, sort_keys=True)
@@ -157,12 +161,34 @@ def workload_table(files: list) -> str:
     return "\n".join(rows)
 
 
+def boot_bench_table(files: list) -> str:
+    d = next((f for f in reversed(files) if f.get("kind") == "bench-boot"), None)
+    if d is None:
+        return "| – | no benches/boot result in docs/results/ yet |\n|---|---|"
+    (engine, facts), = d["engines"].items()
+    rows = [f"Run of {d['started']} ({os.path.basename(d['_file'])}), {d['runs']} interleaved runs per mode, "
+            f"{d.get('image')}; machine {_machine(d.get('machine') or {})}; engine {engine}: {_engine(facts)}; "
+            f"podman {d.get('podman')}. Seconds, median (min–max); ratio = ours / that mode's median.", "",
+            "| mode | boot to `running` s | stop s | boot ratio | stop ratio |", "|---|---|---|---|---|"]
+    med = {m: (statistics.median(b) if b else None) for m, b in d["boot_s"].items()}
+    smed = {m: (statistics.median(x) if x else None) for m, x in d["stop_s"].items()}
+    for m in d["boot_s"]:
+        rb = f"{med['ours'] / med[m]:.2f}" if m != "ours" and med.get("ours") and med[m] else "–"
+        rs = f"{smed['ours'] / smed[m]:.2f}" if m != "ours" and smed.get("ours") and smed[m] else "–"
+        rows.append(f"| {m} | {_spread(d['boot_s'][m])} | {_spread(d['stop_s'][m])} | {rb} | {rs} |")
+    if d.get("left_out"):
+        rows += ["", "Left out (not running, or a non-zero stop): " + "; ".join(d["left_out"])]
+    return "\n".join(rows)
+
+
 def blocks(repo: str = REPO) -> dict:
     """name → (table, source) for docs/gen."""
-    files = load(repo)
+    everything = load(repo)
+    files = [f for f in everything if f.get("kind") == "harness"]
     src = "docs/results/"
     return {"results:runs": (runs_table(files), src), "results:engines": (engines_table(files), src),
-            "results:boot-stop": (boot_stop_table(files), src), "results:workload": (workload_table(files), src)}
+            "results:boot-stop": (boot_stop_table(files), src), "results:workload": (workload_table(files), src),
+            "results:boot-bench": (boot_bench_table(everything), src)}
 
 
 def main(argv: list) -> int:

@@ -89,6 +89,26 @@ class ResultsTest(unittest.TestCase):
                       b["results:boot-stop"][0])
         self.assertIn("| docker28/workload@sid | ours | 1/2 | nginx request |", b["results:workload"][0])
 
+    def test_the_boot_bench_table(self):
+        import json
+        import sys
+        import tempfile
+        sys.path.insert(0, os.path.join(REPO, "docs"))
+        import results
+        bench = {"kind": "bench-boot", "started": "2026-12-01T10:00:00Z", "run_id": "x", "runs": 3,
+                 "machine": {"hostname": "h"}, "engines": {"docker28": {"server_version": "28.5"}},
+                 "podman": "5.8", "image": "sid", "left_out": [],
+                 "boot_s": {"ours": [1.0, 2.0, 3.0], "wcg": [4.0, 4.0, 4.0]},
+                 "stop_s": {"ours": [0.5, 0.5, 0.5], "wcg": [1.0, 1.0, 1.0]}}
+        with tempfile.TemporaryDirectory() as repo:
+            os.makedirs(os.path.join(repo, "docs", "results"))
+            with open(os.path.join(repo, "docs", "results", "boot.json"), "w") as f:
+                json.dump(bench, f)
+            t = results.blocks(repo)["results:boot-bench"][0]
+        self.assertIn("| ours | 2.00 (1.00–3.00) | 0.50 (0.50–0.50) | – | – |", t)
+        self.assertIn("| wcg | 4.00 (4.00–4.00) | 1.00 (1.00–1.00) | 0.50 | 0.50 |", t)
+        self.assertIn("engine docker28: server_version 28.5", t)
+
 
 if __name__ == "__main__":
     unittest.main()
