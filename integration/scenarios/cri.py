@@ -19,6 +19,7 @@ import time
 from types import SimpleNamespace
 
 from harness import containerd
+from harness import contract as C
 from harness.cri import CriClient, CriError, PodRun, PodSpec, container_config, sandbox_config
 from harness.daemons import DAEMONS, Checker
 from harness.docker import BOOTED_STATES, DOCKER_DEFAULT_CAPS, caps_mask, mask_names
@@ -81,18 +82,18 @@ def _sh(cli, cid, cmd: str, timeout: int = 30) -> tuple:
     return code, (out + err).strip()
 
 
-def run_pod(ctx, img, r, handler: str, host_users: bool) -> None:
+def run_pod(ctx, img, r, handler: str, host_users: bool, stock: bool = False) -> None:
     node = containerd.node(ctx)
     r.extra["containerd"] = node.facts
     cli = CriClient(node.socket)
     try:
-        _run_pod(ctx, img, r, node, cli, handler, host_users)
+        _run_pod(ctx, img, r, node, cli, handler, host_users, stock)
     finally:
         r.extra["cri_calls"] = cli.calls
         cli.close()
 
 
-def _run_pod(ctx, img, r, node, cli, handler, host_users) -> None:
+def _run_pod(ctx, img, r, node, cli, handler, host_users, stock) -> None:
     spec = PodSpec.load(os.path.join(ctx.repo, POD_FILE))
     spec.host_users = host_users
     v = cli.version()
@@ -130,6 +131,9 @@ def _run_pod(ctx, img, r, node, cli, handler, host_users) -> None:
         r.check("RunPodSandbox → READY", ps["state"] == "READY", f"{ps['state']}, ip {ps['ip']}")
         cid = cli.create_container(pod_id, container_config(run, ref), sbx)
         cli.start_container(cid)
+        if stock:
+            _stock_exit(r, cli, cid, run, spec)
+            return
         ready_s, probes, last = _readiness(cli, cid, spec)
         r.boot_s = ready_s
         r.check(f"readiness probe ({' '.join(spec.readiness_cmd)}, every {spec.readiness_period}s) succeeds",
@@ -152,10 +156,10 @@ def _run_pod(ctx, img, r, node, cli, handler, host_users) -> None:
         _, failed = _sh(cli, cid, "systemctl --failed --no-legend --plain")
         r.extra["failed_units"] = [ln.split()[0] for ln in failed.splitlines() if ln.strip()]
         for vol in spec.volumes:
+            # the example's contract: /run, /run/lock, /tmp are fresh tmpfs, as `--tmpfs` gives on Docker
             _, fs = _sh(cli, cid, f"findmnt -n -o FSTYPE {vol.path}")
-            want = "tmpfs" if vol.medium == "Memory" else ""
-            r.check(f"{vol.path} is a {want or 'disk directory'} (emptyDir {vol.name})",
-                    fs == want if want else fs != "tmpfs", fs)
+            r.check(f"{vol.path} is a tmpfs (emptyDir {vol.name}, medium: {vol.medium or 'node disk'})",
+                    fs == "tmpfs", fs)
             _, owner = _sh(cli, cid, f"stat -c %u:%g {vol.path}")
             r.check(f"{vol.path} is owned by root in the pod", owner == "0:0", owner)
         _, status = _sh(cli, cid, "cat /proc/1/status")
@@ -198,6 +202,24 @@ def _run_pod(ctx, img, r, node, cli, handler, host_users) -> None:
             r.check("StopPodSandbox, RemovePodSandbox", True, pod_id[:12])
         for d in mounted:
             node.umount(d)
+
+
+def _stock_exit(r, cli, cid, run, spec) -> None:
+    """Stock systemd in the same pod: the cgroup fs is read-only, so the init exits at once with its code
+    for that case and says why in the container log (what `kubectl logs` shows)."""
+    deadline = time.monotonic() + 60
+    cs = cli.container_status(cid)
+    while cs["state"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        cs = cli.container_status(cid)
+    r.exit_code = cs["exit_code"]
+    r.check(f"stock systemd: the init exits {C.EXIT_STOCK_RO_CGROUP} (read-only cgroup fs)",
+            cs["state"] == "EXITED" and cs["exit_code"] == C.EXIT_STOCK_RO_CGROUP, f"{cs['state']} exit {cs['exit_code']}")
+    log = _log_tail(run, spec)
+    r.evidence(log, "container log")
+    said = [ln for ln in log.splitlines() if C.MESSAGE_PREFIX in ln]
+    r.check("the container log says why and names patched systemd",
+            any("read-only" in ln and "patched systemd" in ln for ln in said), (said or [log])[0][-300:])
 
 
 def _log_tail(run: PodRun, spec: PodSpec) -> str:
@@ -243,3 +265,10 @@ def _register(handler: str, host_users: bool) -> None:
 for _handler in containerd.HANDLERS:
     for _host_users in (True, False):
         _register(_handler, _host_users)
+
+
+@scenario("cri-stock-runc", images=["sid"], engines=["docker28"], order=221,
+          doc="the anchor: the same pod with stock systemd through containerd's CRI (runc): the cgroup fs is "
+              f"read-only, the init exits {C.EXIT_STOCK_RO_CGROUP} at once and the container log says why")
+def cri_stock(ctx, img, r):
+    run_pod(ctx, img, r, "runc", True, stock=True)
