@@ -46,10 +46,14 @@ def condense(doc: dict) -> dict:
             "engine_wall_s": doc.get("engine_wall_s"), "scenarios": scen, "workload": workload}
 
 
+# result files of the benches, kept as they are: kind → file name prefix in docs/results/
+BENCH_PREFIX = {"bench-boot": "boot", "bench-density": "density"}
+
+
 def add(path: str, machine_here: bool) -> str:
     with open(path, encoding="utf-8") as f:
         raw = json.load(f)
-    doc = raw if raw.get("kind") == "bench-boot" else condense(raw)
+    doc = raw if raw.get("kind") in BENCH_PREFIX else condense(raw)
     if not doc["machine"]:
         if not machine_here:
             raise SystemExit(f"nixos2docker: docs/results.py: {path} records no machine (an older harness): run it "
@@ -59,7 +63,7 @@ def add(path: str, machine_here: bool) -> str:
         doc["machine"] = dict(machine.facts(REPO), recorded="by docs/results.py add, not by the run")
     if not doc["started"]:
         raise SystemExit(f"nixos2docker: docs/results.py: {path} has no start date")
-    prefix = "boot" if doc["kind"] == "bench-boot" else "harness"
+    prefix = BENCH_PREFIX.get(doc["kind"], "harness")
     out = os.path.join(DOCS, "results", f"{prefix}-{doc['started'][:10]}-{doc['run_id'] or 'run'}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
@@ -181,6 +185,29 @@ def boot_bench_table(files: list) -> str:
     return "\n".join(rows)
 
 
+def density_table(files: list) -> str:
+    """Every benches/density run: per engine and mode, all-up seconds and PSS per container, ratios ours/mode."""
+    runs = [f for f in files if f.get("kind") == "bench-density"]
+    if not runs:
+        return "| – | no benches/density result in docs/results/ yet |\n|---|---|"
+    rows = ["| run | engine | N | mode | final states | all up s | PSS per container MiB | time ratio | memory ratio |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for d in runs:
+        (engine, facts), = d["engines"].items()
+        ours = d["modes"].get("ours") or {}
+        for m, v in sorted(d["modes"].items(), key=lambda kv: kv[0] != "ours"):
+            def ratio(key):
+                a, b = ours.get(key), v.get(key)
+                return f"{a / b:.2f}" if m != "ours" and a and b else "–"
+            up = v.get("all_up_s")
+            rows.append(f"| {d['started']} | {engine} ({_engine(facts)}) | {d['n']} | {m} | "
+                        f"{', '.join(sorted(set(v.get('states') or [])))} | {up if up is not None else 'not all up'} | "
+                        f"{v.get('pss_mib_mean') if v.get('pss_mib_mean') is not None else '–'} | "
+                        f"{ratio('all_up_s')} | {ratio('pss_mib_mean')} |")
+    machines = sorted({_machine(d.get("machine") or {}) for d in runs})
+    return "\n".join(rows + ["", "Machines: " + "; ".join(machines)])
+
+
 def blocks(repo: str = REPO) -> dict:
     """name → (table, source) for docs/gen."""
     everything = load(repo)
@@ -188,7 +215,8 @@ def blocks(repo: str = REPO) -> dict:
     src = "docs/results/"
     return {"results:runs": (runs_table(files), src), "results:engines": (engines_table(files), src),
             "results:boot-stop": (boot_stop_table(files), src), "results:workload": (workload_table(files), src),
-            "results:boot-bench": (boot_bench_table(everything), src)}
+            "results:boot-bench": (boot_bench_table(everything), src),
+            "results:density": (density_table(everything), src)}
 
 
 def main(argv: list) -> int:

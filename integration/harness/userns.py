@@ -52,7 +52,8 @@ def account_files(root: str, home: str) -> dict:
     out = {}
     for name in ("passwd", "group"):
         try:
-            text = open(os.path.join(root, "etc", name)).read()
+            with open(os.path.join(root, "etc", name)) as f:
+                text = f.read()
         except OSError:
             text = ""
         have = {ln.split(":", 1)[0] for ln in text.splitlines()}

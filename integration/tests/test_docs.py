@@ -109,6 +109,25 @@ class ResultsTest(unittest.TestCase):
         self.assertIn("| wcg | 4.00 (4.00–4.00) | 1.00 (1.00–1.00) | 0.50 | 0.50 |", t)
         self.assertIn("engine docker28: server_version 28.5", t)
 
+    def test_density_table_from_a_result_file(self):
+        import json
+        import sys
+        import tempfile
+        sys.path.insert(0, os.path.join(REPO, "docs"))
+        import results
+        bench = {"kind": "bench-density", "started": "2026-12-01T10:00:00Z", "run_id": "x", "n": 2,
+                 "machine": {"hostname": "h"}, "engines": {"docker28": {"server_version": "28.5"}},
+                 "modes": {"wcg": {"states": ["degraded", "degraded"], "all_up_s": 8.0, "pss_mib_mean": 150.0},
+                           "ours": {"states": ["running", "running"], "all_up_s": 6.0, "pss_mib_mean": 180.0}}}
+        with tempfile.TemporaryDirectory() as repo:
+            os.makedirs(os.path.join(repo, "docs", "results"))
+            with open(os.path.join(repo, "docs", "results", "density.json"), "w") as f:
+                json.dump(bench, f)
+            t = results.blocks(repo)["results:density"][0]
+        rows = [ln for ln in t.splitlines() if ln.startswith("| 2026")]
+        self.assertIn("| ours | running | 6.0 | 180.0 | – | – |", rows[0])  # ours first
+        self.assertIn("| wcg | degraded | 8.0 | 150.0 | 0.75 | 1.20 |", rows[1])
+
 
 if __name__ == "__main__":
     unittest.main()
