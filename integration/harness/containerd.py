@@ -177,7 +177,24 @@ class ContainerdNode:
         self.facts = {"containerd": v, "runtimes": {h: (x[0] if x else "") for h, x in rv.items()},
                       "packages": dpkg_versions(self.root, PACKAGES), "root": self.root}
         self._pause_image()
+        self._remove_pods("left by an earlier run")
         return self
+
+    def _remove_pods(self, why: str) -> None:
+        """Every sandbox the runtime knows (one a killed earlier run left in the kept metadata, or one a failed
+        scenario left): stopped and removed, as a kubelet would."""
+        from .cri import CriClient, CriError
+        cli = CriClient(self.socket)
+        try:
+            for pod_id in cli.list_pod_sandboxes():
+                log(f"containerd: removing pod sandbox {pod_id[:12]} {why}")
+                try:
+                    cli.stop_pod_sandbox(pod_id)
+                    cli.remove_pod_sandbox(pod_id)
+                except CriError as e:
+                    log(f"containerd: {e}")
+        finally:
+            cli.close()
 
     def _pause_image(self) -> None:
         """catatonit -P as the sandbox image (imported once per image store)."""
@@ -230,9 +247,10 @@ class ContainerdNode:
     def stop(self) -> None:
         if self.ns is not None:
             try:
+                self._remove_pods("still there at the end of the run")
                 self.remove_images()
             except Exception as e:  # cleanup must not mask results
-                log(f"containerd: removing images: {e}")
+                log(f"containerd: cleanup: {e}")
             log(f"stopping containerd (pid {self.ns.pid})")
             self.ns.stop(timeout=20)
             self.ns = None

@@ -120,6 +120,10 @@ class CriClient:
     def remove_pod_sandbox(self, pod_id: str, timeout: float = 120) -> None:
         self.call(RUNTIME + "RemovePodSandbox", pw.string(1, pod_id), timeout)
 
+    def list_pod_sandboxes(self) -> list:
+        """ListPodSandbox without a filter: the ids of every sandbox the runtime knows."""
+        return [p.str(1) for p in self.call(RUNTIME + "ListPodSandbox", b"", 30).subs(1)]
+
     def pod_sandbox_status(self, pod_id: str, verbose: bool = False) -> dict:
         m = self.call(RUNTIME + "PodSandboxStatus", pw.string(1, pod_id) + pw.boolean(2, verbose), 30)
         st = m.sub(1)
