@@ -145,6 +145,19 @@ register_image_kind(ImageKind(
     description="Debian sid + the nixos2docker packages of the patched systemd (examples/debian/Dockerfile)"))
 
 
+def podman_build_flags() -> list:
+    """podman build: docker format (else HEALTHCHECK is dropped), and RUN steps with this process's own
+    RLIMIT_NOFILE and RLIMIT_NPROC: rootful buildah raises them for RUN otherwise, which fails where the host
+    lacks CAP_SYS_RESOURCE ("setrlimit `RLIMIT_NOFILE`: Operation not permitted")."""
+    import resource
+    flags = ["--format", "docker"]
+    for name, res in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        soft, hard = resource.getrlimit(res)
+        lim = lambda v: -1 if v == resource.RLIM_INFINITY else v  # noqa: E731
+        flags += ["--ulimit", f"{name}={lim(soft)}:{lim(hard)}"]
+    return flags
+
+
 def profile_instructions(profile: dict, volumes: bool = True, start_interval: bool = True) -> list:
     """The Dockerfile instructions of module/profile.json's ``image`` section (ENTRYPOINT, STOPSIGNAL,
     ENV, VOLUME, HEALTHCHECK, LABEL), one line each: the harness's stock images use them, and
@@ -408,7 +421,7 @@ class ImageBuilder:
             with open(os.path.join(tmp, "Dockerfile"), "w") as f:
                 f.write(self.dockerfile(base_tag, names, volumes, kind))
             # classic builder (offline); podman: docker format, else HEALTHCHECK is dropped
-            fmt = ["--format", "docker"] if self._on_podman() else []
+            fmt = podman_build_flags() if self._on_podman() else []
             self.ctx.docker.cli(["build", "-q", "--network", "none", "--rm", "--force-rm"] + fmt
                                 + ["-t", tag, tmp], timeout=600, env={"DOCKER_BUILDKIT": "0"})
         self.test_tags.append(tag)
@@ -446,12 +459,13 @@ class ImageBuilder:
         root_tag, rootfs = self.base_image(kind.suite, packages)
         repo = self.apt_repo(kind.systemd)
         d = self.ctx.docker
-        fmt = ["--format", "docker"] if getattr(d, "is_podman", False) else []
+        fmt = podman_build_flags() if self._on_podman() else []
         base_name = f"{kind.name}-{self.ctx.run_id}"
         base_tag = f"n2d-debian:{base_name}"
         if base_tag not in self.test_tags:
             overlays = [self.normalised_overlay(prov(self.ctx)) for prov in kind.overlays]
             with tempfile.TemporaryDirectory(prefix="n2d-build-") as tmp:
+                os.chmod(tmp, 0o755)  # a rootless engine's CLI reads the context as its own user
                 lines = [f"FROM {root_tag}"]
                 for i, p in enumerate(overlays):
                     try:
@@ -467,6 +481,7 @@ class ImageBuilder:
         tag = f"n2d-test:{kind.name}{'' if volumes else '-novol'}-{self.ctx.run_id}"
         text = self.example_dockerfile(volumes)
         with tempfile.TemporaryDirectory(prefix="n2d-dockerfile-") as tmp:
+            os.chmod(tmp, 0o755)
             dockerfile = EXAMPLE_DOCKERFILE
             with open(EXAMPLE_DOCKERFILE) as f:
                 if f.read() != text:
