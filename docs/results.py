@@ -60,7 +60,9 @@ def add(path: str, machine_here: bool) -> str:
                              "again, or pass --machine-here if it was run on this machine")
         sys.path.insert(0, os.path.join(REPO, "integration"))
         from harness import machine  # noqa: E402
-        doc["machine"] = dict(machine.facts(REPO), recorded="by docs/results.py add, not by the run")
+        run_repo = raw.get("repo") if os.path.isdir(str(raw.get("repo"))) else REPO  # the commit that ran
+        doc["machine"] = dict(machine.facts(run_repo), recorded="by docs/results.py add, not by the run "
+                              "(its load average is the one at that time)")
     if not doc["started"]:
         raise SystemExit(f"nixos2docker: docs/results.py: {path} has no start date")
     prefix = BENCH_PREFIX.get(doc["kind"], "harness")
@@ -86,7 +88,8 @@ def _machine(m: dict) -> str:
     if not m:
         return "not recorded"
     return (f"{m.get('hostname', '?')}: {m.get('cpus', '?')} × {m.get('cpu_model') or 'CPU'}, "
-            f"{m.get('memory_gib', '?')} GiB, kernel {m.get('kernel', '?')}, load {' '.join(m.get('loadavg') or [])}")
+            f"{m.get('memory_gib', '?')} GiB, kernel {m.get('kernel', '?')}, "
+            + ("recorded after the run" if m.get("recorded") else f"load {' '.join(m.get('loadavg') or [])}"))
 
 
 def _engine(facts: dict) -> str:
