@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -186,6 +187,9 @@ _register(EngineSpec("podman43", "podman", None, "the host's podman (Debian book
                      packages=PODMAN_PKGS))
 
 DEFAULT_ENGINE = os.environ.get("NIXOS2DOCKER_ENGINE", "docker28")
+# Engines `--engine all` leaves out, with the reason printed on every such run (name one explicitly to run it).
+NOT_IN_ALL = {"podman43": "podman 4.3 + runc 1.1 fails to build the Debian-package images here "
+                          "(RUN step: runc 'error setting rlimit type 6', no CAP_SYS_RESOURCE on this host)"}
 
 
 def parse_engines(value) -> list:
@@ -197,7 +201,9 @@ def parse_engines(value) -> list:
             if not n:
                 continue
             if n == "all":
-                names += list(ENGINES)
+                for skipped, why in NOT_IN_ALL.items():
+                    print(f"integration/run: --engine all leaves out {skipped}: {why}", file=sys.stderr)
+                names += [e for e in ENGINES if e not in NOT_IN_ALL]
             elif n == "default":
                 names.append(DEFAULT_ENGINE)
             elif n in ENGINES:
