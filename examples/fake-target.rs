@@ -101,7 +101,12 @@ fn main() {
         .collect();
     let mut run = BTreeMap::new();
     tree(Path::new("/run/systemd"), &mut run);
+    tree(Path::new("/run/nixos2docker"), &mut run);
     let lock_mode = std::fs::metadata("/run/lock").map(|m| m.permissions().mode() & 0o7777).ok();
+    let degraded_mode = std::fs::symlink_metadata("/run/nixos2docker/degraded")
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| m.permissions().mode() & 0o7777);
     let report = serde_json::json!({
         "argv": args,
         "env": std::env::vars().collect::<BTreeMap<_, _>>(),
@@ -112,6 +117,7 @@ fn main() {
         "pid": std::process::id(),
         "run": run,
         "runLockMode": lock_mode,
+        "degradedDirMode": degraded_mode,
     });
     let out = std::env::var("FAKE_TARGET_REPORT").expect("FAKE_TARGET_REPORT");
     std::fs::write(out, serde_json::to_string_pretty(&report).unwrap()).unwrap();

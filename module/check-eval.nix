@@ -366,6 +366,7 @@ let
       environment.TZ = "UTC";
       initArgs = [ "--log-level=debug" ];
       dockerLogs = "pid1";
+      sandboxing = "strict";
       extraConfig.Labels."org.example.team" = "web";
       extraConfig.WorkingDir = "/root";
     };
@@ -469,6 +470,8 @@ let
       && cfg.stopSignal == profile.image.stopSignal
       && cfg.healthcheck
       && cfg.dockerLogs == "all"
+      && cfg.sandboxing == "degrade"
+      && cfg.sandboxing == profile.sandboxing
       && cfg.exposedPorts == [ "80/tcp" "53/udp" ]
       && !cfg.isVariant
     ) "name=${cfg.name} ports=${toString cfg.exposedPorts}")
@@ -568,7 +571,10 @@ let
         patched = true;
         systemdVersion = 262;
         args = [ ];
-        profile.dockerLogs = "all";
+        profile = {
+          dockerLogs = "all";
+          sandboxing = "degrade";
+        };
       }
     ) (builtins.toJSON initConfig))
     (check "systemd: the v262 series is applied in series order" (
@@ -657,7 +663,13 @@ let
       && c.Labels."org.nixos2docker.systemd" == "true"
       && c.WorkingDir == "/root"
       && ic.args == [ "--log-level=debug" ]
-      && ic.profile or null == { dockerLogs = "pid1"; }
+      && ic.profile or null == {
+        dockerLogs = "pid1";
+        sandboxing = "strict";
+      }
+    ) "")
+    (check "sandboxing: only degrade, strict" (
+      !(evaluates (variantOf { extra.virtualisation.dockerImage.sandboxing = "off"; }).system.build.nixos2dockerConfig.text)
     ) "")
     (check "dockerLogs: only all, pid1, off" (
       !(evaluates (variantOf { extra.virtualisation.dockerImage.dockerLogs = "journal"; }).system.build.nixos2dockerConfig.text)

@@ -231,6 +231,33 @@ in
       '';
     };
 
+    sandboxing = mkOption {
+      type = types.enum [
+        "degrade"
+        "strict"
+      ];
+      # profile.json's value; "degrade" is the same default.
+      default = profile.sandboxing or "degrade";
+      defaultText = literalExpression ''"degrade"'';
+      example = "strict";
+      description = ''
+        What patched systemd does with a unit's sandboxing options that a default container cannot
+        give (it has no `CAP_SYS_ADMIN` for the namespaces they need), written into the init's config
+        file as `profile.sandboxing`:
+
+        - `"degrade"`: the unit runs without them. Upstream systemd already skips the mount-namespace
+          options (`PrivateTmp=`, `ProtectSystem=`, …) silently there; the series also runs units that
+          upstream refuses (`PrivateUsers=`, `BindPaths=`, `TemporaryFileSystem=`, the protections
+          `DynamicUser=` implies) instead of failing them;
+        - `"strict"`: such a unit fails as upstream (217/USER, 226/NAMESPACE).
+
+        Under either policy the loss is named: in the unit's journal, by `nixos2docker doctor` and by
+        `nixos2docker wait --json`. `docker run -e NIXOS2DOCKER_SANDBOXING=degrade|strict` overrides it
+        for one container. Which option falls in which class: `patches/README.md`, "Sandboxing in a
+        default Docker container".
+      '';
+    };
+
     isVariant = mkOption {
       type = types.bool;
       default = false;

@@ -37,7 +37,9 @@ let
       systemdVersion = lib.toInt (lib.versions.major config.systemd.package.version);
       args = cfg.initArgs;
       # Top-level keys replacing those of module/profile.json in the init.
-      profile.dockerLogs = cfg.dockerLogs;
+      profile = {
+        inherit (cfg) dockerLogs sandboxing;
+      };
     }
   );
 

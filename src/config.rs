@@ -1,6 +1,7 @@
 //! The init's config file and the container profile (module/profile.json, shared with the Nix module).
 
 use crate::docker_logs::{self, DockerLogs};
+use crate::sandboxing::{self, Sandboxing};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,12 @@ pub struct Profile {
     /// Why the profile's default mode (written into the drop-ins' header).
     #[serde(default)]
     pub docker_logs_reason: String,
+    /// What patched systemd does with a unit's sandboxing options a container cannot give: `degrade` or
+    /// `strict` (src/sandboxing.rs); `NIXOS2DOCKER_SANDBOXING` wins.
+    pub sandboxing: Sandboxing,
+    /// Why the profile's default policy.
+    #[serde(default)]
+    pub sandboxing_reason: String,
     pub image: serde_json::Value,
 }
 
@@ -103,6 +110,8 @@ pub enum ConfigError {
     Profile { origin: String, source: serde_json::Error },
     #[error(transparent)]
     DockerLogs(#[from] docker_logs::ModeError),
+    #[error(transparent)]
+    Sandboxing(#[from] sandboxing::PolicyError),
 }
 
 /// Which config file applies: `--config`, else `$NIXOS2DOCKER_CONFIG`, else the default path if it exists.
@@ -142,14 +151,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Load the config that applies to this process: `--config` (`flag`), else `$NIXOS2DOCKER_CONFIG`, else the
-/// default path when it exists, else the built-in defaults; then `$NIXOS2DOCKER_DOCKER_LOGS` over the profile's
-/// `dockerLogs`.
+/// default path when it exists, else the built-in defaults; then the environment over the profile
+/// ([`with_env`]).
 pub fn load_applicable(flag: Option<&Path>) -> Result<Config, ConfigError> {
     let env = std::env::var(CONFIG_ENV).ok();
     let default_exists = Path::new(DEFAULT_CONFIG_PATH).exists();
-    let mut config = load(locate(flag, env.as_deref(), default_exists).as_deref())?;
-    let logs_env = std::env::var(docker_logs::ENV).ok();
-    config.profile.docker_logs = config.profile.docker_logs.with_env(logs_env.as_deref())?;
+    let config = load(locate(flag, env.as_deref(), default_exists).as_deref())?;
+    let var = |name: &str| std::env::var(name).ok();
+    with_env(config, var(docker_logs::ENV).as_deref(), var(sandboxing::ENV).as_deref())
+}
+
+/// `$NIXOS2DOCKER_DOCKER_LOGS` over the profile's `dockerLogs`, `$NIXOS2DOCKER_SANDBOXING` over its
+/// `sandboxing` (pure: the values are passed in).
+pub fn with_env(
+    mut config: Config,
+    docker_logs: Option<&str>,
+    sandboxing: Option<&str>,
+) -> Result<Config, ConfigError> {
+    config.profile.docker_logs = config.profile.docker_logs.with_env(docker_logs)?;
+    config.profile.sandboxing = config.profile.sandboxing.with_env(sandboxing)?;
     Ok(config)
 }
 
@@ -231,6 +251,32 @@ mod tests {
         assert!(!c.profile.docker_logs_reason.is_empty(), "the built-in reason stays");
         let e = parse(Path::new("/c"), r#"{"profile":{"dockerLogs":"loud"}}"#).unwrap_err();
         assert!(matches!(e, ConfigError::Profile { .. }) && e.to_string().contains("loud"), "{e}");
+    }
+
+    #[test]
+    fn sandboxing_default_degrade_profile_then_env() {
+        let p = builtin_profile().unwrap();
+        assert_eq!(p.sandboxing, Sandboxing::Degrade);
+        assert!(p.sandboxing_reason.contains("--privileged"), "the reason names the cost of refusing");
+        let c = parse(Path::new("/c"), r#"{"profile":{"sandboxing":"strict"}}"#).unwrap();
+        assert_eq!(c.profile.sandboxing, Sandboxing::Strict);
+        assert!(!c.profile.sandboxing_reason.is_empty(), "the built-in reason stays");
+        // The environment wins over the config file's profile, either way; empty means unset.
+        let env = |c: &Config, v| with_env(c.clone(), None, v).map(|c| c.profile.sandboxing);
+        assert_eq!(env(&c, None).unwrap(), Sandboxing::Strict);
+        assert_eq!(env(&c, Some("")).unwrap(), Sandboxing::Strict);
+        assert_eq!(env(&c, Some("degrade")).unwrap(), Sandboxing::Degrade);
+        let builtin = load(None).unwrap();
+        assert_eq!(env(&builtin, Some("strict")).unwrap(), Sandboxing::Strict);
+        let e = env(&builtin, Some("lax")).unwrap_err();
+        assert!(matches!(e, ConfigError::Sandboxing(_)), "{e}");
+        assert!(e.to_string().contains("\"lax\"") && e.to_string().contains("fix: -e NIXOS2DOCKER_SANDBOXING=degrade"));
+        // A bad value in the profile is a profile error naming it.
+        let e = parse(Path::new("/c"), r#"{"profile":{"sandboxing":"off"}}"#).unwrap_err();
+        assert!(matches!(e, ConfigError::Profile { .. }) && e.to_string().contains("off"), "{e}");
+        // Both variables at once: each sets its own key.
+        let c = with_env(builtin, Some("pid1"), Some("strict")).unwrap();
+        assert_eq!((c.profile.docker_logs, c.profile.sandboxing), (DockerLogs::Pid1, Sandboxing::Strict));
     }
 
     #[test]

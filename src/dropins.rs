@@ -17,6 +17,7 @@ use crate::config::Profile;
 use crate::docker_logs;
 use crate::parse::mountinfo::Mount;
 use crate::runfs;
+use crate::sandboxing;
 use nix::sys::stat::Mode;
 use serde::Serialize;
 use std::ffi::{OsStr, OsString};
@@ -75,7 +76,18 @@ pub fn plan(profile: &Profile, run: &RunPlan, mounts: &[Mount]) -> Vec<Action> {
         });
     }
     actions.extend(docker_logs_files(profile, run.console));
+    actions.extend(sandboxing_files(profile));
     actions
+}
+
+/// The policy file patched systemd reads (`degrade\n` or `strict\n`, nothing else) and the directory its
+/// executor writes a record to for every unit start that lost sandboxing (src/sandboxing.rs). Written for
+/// stock systemd too: it reads neither, and refuses as upstream whatever the policy.
+fn sandboxing_files(profile: &Profile) -> Vec<Action> {
+    vec![
+        Action::Mkdir { path: sandboxing::DEGRADED_DIR.into(), mode: 0o755 },
+        Action::File { path: sandboxing::POLICY_FILE.into(), content: profile.sandboxing.file_content() },
+    ]
 }
 
 /// The manager drop-in (the profile's settings, then those `dockerLogs` needs) and, in mode `all`, journald's
@@ -312,6 +324,35 @@ mod tests {
             file(&a, manager).unwrap().ends_with("[Manager]\nLogColor=no\nLogTarget=journal\nShowStatus=yes\n"),
             "dockerLogs wins"
         );
+    }
+
+    #[test]
+    fn sandboxing_policy_file_and_record_directory() {
+        use crate::sandboxing::Sandboxing;
+        let mut p = builtin_profile().unwrap();
+        let a = plan(&p, &run_plan(false, false, false), &[]);
+        assert_eq!(file(&a, "/run/nixos2docker/sandboxing"), Some("degrade\n"), "the profile's default");
+        assert!(a.contains(&Action::Mkdir { path: "/run/nixos2docker/degraded".into(), mode: 0o755 }));
+        p.sandboxing = Sandboxing::Strict;
+        let a = plan(&p, &run_plan(true, true, true), &[]);
+        assert_eq!(file(&a, "/run/nixos2docker/sandboxing"), Some("strict\n"));
+        let mkdir = a.iter().position(|a| matches!(a, Action::Mkdir { path, .. } if path.ends_with("/degraded")));
+        assert!(
+            mkdir > a.iter().position(|a| matches!(a, Action::EmptyDir { .. })),
+            "made after a stale /run is emptied"
+        );
+
+        let tmp = std::env::temp_dir().join(format!("n2d-sandboxing-dropins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(tmp.join("run")).unwrap();
+        apply(&tmp, &plan(&p, &run_plan(false, false, false), &[])).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |rel: &str| std::fs::symlink_metadata(tmp.join(rel)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(std::fs::read_to_string(tmp.join("run/nixos2docker/sandboxing")).unwrap(), "strict\n");
+        assert_eq!(mode("run/nixos2docker/sandboxing") & !0o022, 0o644 & !0o022, "0644 less the umask");
+        assert!(std::fs::symlink_metadata(tmp.join("run/nixos2docker/degraded")).unwrap().is_dir());
+        assert_eq!(mode("run/nixos2docker/degraded"), 0o755);
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

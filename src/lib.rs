@@ -19,6 +19,7 @@ pub mod logging;
 pub mod parse;
 pub mod relay;
 pub mod runfs;
+pub mod sandboxing;
 pub mod signals;
 pub mod sys;
 pub mod systemd_bin;

@@ -52,6 +52,24 @@ pub struct PathInfo {
     pub executable: bool,
 }
 
+/// What a directory entry is, as lstat(2) sees it: a symlink is never followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    /// A FIFO, socket or device.
+    Other,
+}
+
+/// One entry of a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub kind: EntryKind,
+}
+
 /// What a command printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Output {
@@ -68,6 +86,11 @@ pub trait System {
     fn path_info(&self, path: &str) -> PathInfo;
     /// The PIDs of this PID namespace (the numeric entries of /proc), ascending.
     fn pids(&self) -> Vec<u32>;
+    /// The entries of a directory, by name, each with its type (a symlink is reported as one, not followed).
+    fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>>;
+    /// The text of a regular file of at most `limit` bytes, opened without following a symlink (O_NOFOLLOW);
+    /// an error for a symlink, anything but a regular file, or a larger file.
+    fn read_regular(&self, path: &str, limit: usize) -> io::Result<String>;
     /// Run `program` with `args` (stdin closed, no colours, no pager); an error when it cannot be started.
     fn run(&self, program: &str, args: &[&str]) -> io::Result<Output>;
 }
@@ -120,6 +143,46 @@ impl System for Live {
         pids
     }
 
+    fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(path)? {
+            let e = e?;
+            // d_type, or lstat(2) where the filesystem does not give it: never the symlink's target.
+            let t = e.file_type()?;
+            let kind = if t.is_symlink() {
+                EntryKind::Symlink
+            } else if t.is_dir() {
+                EntryKind::Dir
+            } else if t.is_file() {
+                EntryKind::File
+            } else {
+                EntryKind::Other
+            };
+            entries.push(Entry { name: e.file_name().to_string_lossy().into_owned(), kind });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    fn read_regular(&self, path: &str, limit: usize) -> io::Result<String> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: a FIFO put there between the listing and this open must not block the reader.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(not_regular(path));
+        }
+        let mut bytes = Vec::new();
+        file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+        if bytes.len() > limit {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path} is larger than {limit} bytes")));
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {
         let out = std::process::Command::new(program)
             .args(args)
@@ -147,6 +210,9 @@ pub struct Snapshot {
     /// Answers of commands, keyed by the command line (`systemctl is-system-running`); none are captured.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub commands: BTreeMap<String, Output>,
+    /// Symlinks (path → target), for tests of readers that must not follow them; none are captured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -180,7 +246,15 @@ impl Snapshot {
                 files.insert((*t).to_owned(), crate::systemd_bin::digest(&crate::systemd_bin::detect(&bytes)));
             }
         }
-        Snapshot { description, pid: sys.pid(), uid: sys.uid(), files, paths, commands: BTreeMap::new() }
+        Snapshot {
+            description,
+            pid: sys.pid(),
+            uid: sys.uid(),
+            files,
+            paths,
+            commands: BTreeMap::new(),
+            links: BTreeMap::new(),
+        }
     }
 }
 
@@ -201,6 +275,10 @@ impl Snapshot {
 
 fn not_found(path: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("{path} is not in the snapshot"))
+}
+
+fn not_regular(path: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{path} is not a regular file"))
 }
 
 impl System for Snapshot {
@@ -231,6 +309,39 @@ impl System for Snapshot {
         pids.sort_unstable();
         pids.dedup();
         pids
+    }
+
+    /// Files, links and paths captured directly below `path`; paths that are neither directories nor files
+    /// stand for FIFOs and such.
+    fn list_dir(&self, path: &str) -> io::Result<Vec<Entry>> {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let below = |p: &str| p.strip_prefix(&prefix).filter(|n| !n.is_empty() && !n.contains('/')).map(str::to_owned);
+        let mut entries: BTreeMap<String, EntryKind> = BTreeMap::new();
+        for (p, info) in self.paths.iter().filter(|(_, i)| i.exists) {
+            if let Some(n) = below(p) {
+                entries.insert(n, if info.is_dir { EntryKind::Dir } else { EntryKind::Other });
+            }
+        }
+        entries.extend(self.files.keys().filter_map(|p| below(p)).map(|n| (n, EntryKind::File)));
+        entries.extend(self.links.keys().filter_map(|p| below(p)).map(|n| (n, EntryKind::Symlink)));
+        if entries.is_empty() && !self.path_info(path).is_dir {
+            return Err(not_found(path));
+        }
+        Ok(entries.into_iter().map(|(name, kind)| Entry { name, kind }).collect())
+    }
+
+    fn read_regular(&self, path: &str, limit: usize) -> io::Result<String> {
+        if self.links.contains_key(path) {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        match self.files.get(path) {
+            Some(text) if text.len() > limit => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path} is larger than {limit} bytes")))
+            }
+            Some(text) => Ok(text.clone()),
+            None if self.path_info(path).exists => Err(not_regular(path)),
+            None => Err(not_found(path)),
+        }
     }
 
     fn run(&self, program: &str, args: &[&str]) -> io::Result<Output> {

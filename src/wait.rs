@@ -14,6 +14,7 @@
 use crate::exit_code;
 use crate::facts::{self, SystemdAt};
 use crate::parse::systemctl;
+use crate::sandboxing;
 use crate::sys::System;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -129,6 +130,8 @@ pub struct Report {
     pub seconds: f64,
     pub timeout_s: f64,
     pub failed: Vec<FailedUnit>,
+    /// Running units whose start lost sandboxing (src/sandboxing.rs); None when systemd never answered.
+    pub sandboxing: Option<sandboxing::Report>,
 }
 
 pub fn exit_code(outcome: &Outcome) -> u8 {
@@ -211,7 +214,10 @@ pub fn run(opts: Options) -> u8 {
             Outcome::Finished(State::Running) | Outcome::TimedOut(Seen::NotSystemd(_) | Seen::NoAnswer(_)) => vec![],
             _ => failed_units(&sys)?,
         };
-        Ok(Report { outcome, seconds, timeout_s: opts.timeout.as_secs_f64(), failed })
+        // What lost sandboxing: once systemd answers (patched systemd writes the records as units start).
+        let sandboxing = matches!(outcome, Outcome::Finished(_) | Outcome::TimedOut(Seen::State(_)))
+            .then(|| sandboxing::collect(&sys));
+        Ok(Report { outcome, seconds, timeout_s: opts.timeout.as_secs_f64(), failed, sandboxing })
     });
     match result {
         Ok(report) => {
@@ -285,6 +291,10 @@ impl Report {
                 out.push_str(&format!("    {l}\n"));
             }
         }
+        if let Some(line) = self.sandboxing.as_ref().and_then(sandboxing_line) {
+            out.push_str(&line);
+            out.push('\n');
+        }
         out
     }
 
@@ -297,8 +307,33 @@ impl Report {
             "timeoutSeconds": self.timeout_s,
             "message": self.summary(),
             "failedUnits": self.failed,
+            "sandboxing": self.sandboxing,
         })
     }
+}
+
+/// One line naming the running units that lost sandboxing (None when there are none).
+fn sandboxing_line(r: &sandboxing::Report) -> Option<String> {
+    if r.units.is_empty() {
+        return None;
+    }
+    let units: Vec<String> = r
+        .units
+        .iter()
+        .map(|u| {
+            let mut lost = u.dropped.clone();
+            lost.extend(u.skipped.iter().cloned());
+            format!("{} ({})", u.unit, lost.join(" "))
+        })
+        .collect();
+    Some(format!(
+        "sandboxing (policy {}): {} running unit{} without options {} asks for: {}; details: nixos2docker doctor",
+        r.policy.name(),
+        units.len(),
+        if units.len() == 1 { "" } else { "s" },
+        if units.len() == 1 { "it" } else { "each" },
+        units.join(", ")
+    ))
 }
 
 fn lines(out: &str) -> Vec<String> {
@@ -379,6 +414,12 @@ mod tests {
         fn pids(&self) -> Vec<u32> {
             vec![1]
         }
+        fn list_dir(&self, path: &str) -> std::io::Result<Vec<crate::sys::Entry>> {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, path.to_owned()))
+        }
+        fn read_regular(&self, path: &str, _: usize) -> std::io::Result<String> {
+            self.read_text(path)
+        }
         fn run(&self, program: &str, args: &[&str]) -> std::io::Result<crate::sys::Output> {
             let stdout = match (program, args) {
                 ("systemctl", ["is-system-running"]) => {
@@ -427,12 +468,12 @@ mod tests {
         let (outcome, _) = observe_until(&h, Duration::ZERO, Duration::ZERO).unwrap();
         assert_eq!(outcome, Outcome::TimedOut(Seen::NotSystemd("init".into())));
         assert_eq!(exit_code(&outcome), exit_code::WAIT_TIMEOUT);
-        let r = Report { outcome, seconds: 0.0, timeout_s: 0.0, failed: vec![] };
+        let r = Report { outcome, seconds: 0.0, timeout_s: 0.0, failed: vec![], sandboxing: None };
         assert!(r.summary().contains("PID 1 is still `init`, not systemd; fix: --timeout 30"), "{}", r.summary());
 
         let h = Script::new(&["systemd"], &[NO_BUS], "");
         let (outcome, _) = observe_until(&h, Duration::ZERO, Duration::ZERO).unwrap();
-        let r = Report { outcome, seconds: 0.0, timeout_s: 90.0, failed: vec![] };
+        let r = Report { outcome, seconds: 0.0, timeout_s: 90.0, failed: vec![], sandboxing: None };
         assert_eq!(r.state(), "unreachable");
         assert!(r.summary().contains("Failed to connect to system scope bus"), "{}", r.summary());
         assert!(r.summary().ends_with("fix: --timeout 180"), "{}", r.summary());
@@ -447,7 +488,7 @@ mod tests {
         let h = Script::new(&["systemd"], &[("degraded\n", "")], "n2d-fail.service loaded failed failed x\n");
         let (outcome, seconds) = observe_until(&h, Duration::from_secs(1), Duration::ZERO).unwrap();
         assert_eq!(exit_code(&outcome), exit_code::WAIT_DEGRADED);
-        let r = Report { outcome, seconds, timeout_s: 90.0, failed: failed_units(&h).unwrap() };
+        let r = Report { outcome, seconds, timeout_s: 90.0, failed: failed_units(&h).unwrap(), sandboxing: None };
         let text = r.text();
         assert!(text.starts_with("nixos2docker wait: degraded after "), "{text}");
         assert!(text.contains("1 failed unit (n2d-fail.service); fix: systemctl status n2d-fail.service\n"), "{text}");
@@ -482,9 +523,61 @@ mod tests {
     }
 
     #[test]
+    fn sandboxing_in_json_and_one_text_line() {
+        use crate::sandboxing::{DegradedUnit, Sandboxing};
+        let unit = |name: &str, dropped: &[&str], skipped: &[&str]| DegradedUnit {
+            unit: name.into(),
+            dropped: dropped.iter().map(|s| s.to_string()).collect(),
+            skipped: skipped.iter().map(|s| s.to_string()).collect(),
+        };
+        let report = sandboxing::Report {
+            policy: Sandboxing::Degrade,
+            units: vec![
+                unit("redis-server.service", &["PrivateUsers="], &["PrivateTmp=", "ProtectSystem="]),
+                unit("cron.service", &[], &["PrivateTmp="]),
+            ],
+            ignored: vec![sandboxing::Ignored { name: "x.service".into(), why: "a symlink, not followed".into() }],
+            stale: 1,
+        };
+        let mut r = Report {
+            outcome: Outcome::Finished(State::Running),
+            seconds: 1.0,
+            timeout_s: 90.0,
+            failed: vec![],
+            sandboxing: Some(report),
+        };
+        let j = r.to_json();
+        assert_eq!(j["sandboxing"]["policy"], "degrade");
+        assert_eq!(j["sandboxing"]["units"][0]["unit"], "redis-server.service");
+        assert_eq!(j["sandboxing"]["units"][0]["dropped"], serde_json::json!(["PrivateUsers="]));
+        assert_eq!(j["sandboxing"]["units"][0]["skipped"], serde_json::json!(["PrivateTmp=", "ProtectSystem="]));
+        assert_eq!(j["sandboxing"]["units"][1]["dropped"], serde_json::json!([]));
+        assert_eq!(j["sandboxing"]["ignored"][0]["name"], "x.service");
+        assert_eq!(j["sandboxing"]["stale"], 1);
+        assert_eq!(exit_code(&r.outcome), 0, "lost sandboxing does not change the exit code");
+        assert_eq!(
+            r.text(),
+            "nixos2docker wait: running after 1.00 s\nsandboxing (policy degrade): 2 running units without options \
+             each asks for: redis-server.service (PrivateUsers= PrivateTmp= ProtectSystem=), cron.service \
+             (PrivateTmp=); details: nixos2docker doctor\n"
+        );
+        r.sandboxing.as_mut().unwrap().units.clear();
+        assert_eq!(r.text(), "nixos2docker wait: running after 1.00 s\n", "no line without units");
+        assert_eq!(r.to_json()["sandboxing"]["units"], serde_json::json!([]));
+        r.sandboxing = None;
+        assert!(r.to_json()["sandboxing"].is_null(), "not collected before systemd answers");
+    }
+
+    #[test]
     fn maintenance_and_stopping_are_not_up() {
         for (s, word) in [(State::Maintenance, "rescue or emergency"), (State::Stopping, "shutting down")] {
-            let r = Report { outcome: Outcome::Finished(s), seconds: 1.0, timeout_s: 90.0, failed: vec![] };
+            let r = Report {
+                outcome: Outcome::Finished(s),
+                seconds: 1.0,
+                timeout_s: 90.0,
+                failed: vec![],
+                sandboxing: None,
+            };
             assert_eq!(exit_code(&r.outcome), exit_code::WAIT_NOT_UP);
             assert!(r.summary().contains(word), "{}", r.summary());
         }

@@ -131,7 +131,28 @@ fn boots_target_with_clean_state_and_golden_dropins() {
         "/run/systemd/journald.conf.d/50-nixos2docker.conf".into(),
         format!("# Written by nixos2docker init: {why}\n{journald}").into(),
     );
+    // The sandboxing policy for patched systemd (the profile's default), and the empty record directory.
+    assert_eq!(p["sandboxing"], "degrade");
+    expected.insert("/run/nixos2docker/sandboxing".into(), "degrade\n".into());
     assert_eq!(rep["run"], Value::Object(expected));
+    assert_eq!(rep["degradedDirMode"], 0o755, "/run/nixos2docker/degraded made for patched systemd's records");
+}
+
+#[test]
+#[ignore = "root only: run by integration/test-all with --include-ignored"]
+fn sandboxing_env_wins_and_a_bad_value_is_17() {
+    let setup = format!("{TMPFS}\nexport NIXOS2DOCKER_SANDBOXING=strict");
+    let cfg = r#"{"target": "@FAKE@", "patched": true, "profile": {"sandboxing": "degrade"}}"#;
+    let r = run_init("sandboxing-strict", &setup, cfg, &[], &[]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let rep = r.report.unwrap();
+    assert_eq!(rep["run"]["/run/nixos2docker/sandboxing"], "strict\n");
+    assert!(rep["env"].get("NIXOS2DOCKER_SANDBOXING").is_none(), "our variables must not leak to systemd");
+    let setup = format!("{TMPFS}\nexport NIXOS2DOCKER_SANDBOXING=lax");
+    let r = run_init("sandboxing-bad", &setup, cfg, &[], &[]);
+    assert_eq!(r.code(), 17, "{}", r.stderr());
+    assert!(r.report.is_none(), "the target must not run");
+    assert!(r.stderr().contains("NIXOS2DOCKER_SANDBOXING=\"lax\" is not a sandboxing policy"), "{}", r.stderr());
 }
 
 #[test]

@@ -11,9 +11,24 @@ pub fn failed_units(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// The properties `systemctl show --property=A,B UNIT` prints, one `KEY=value` a line (a property without a
+/// value is an empty string).
+pub fn show(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    stdout.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_reads_properties() {
+        let p = show("ActiveState=active\nInvocationID=0123456789abcdef0123456789abcdef\nExecMainStatus=\n");
+        assert_eq!(p["ActiveState"], "active");
+        assert_eq!(p["InvocationID"], "0123456789abcdef0123456789abcdef");
+        assert_eq!(p["ExecMainStatus"], "");
+        assert!(show("").is_empty());
+    }
 
     #[test]
     fn failed_units_parse_plain_and_bulleted() {
