@@ -145,14 +145,31 @@ register_image_kind(ImageKind(
     description="Debian sid + the nixos2docker packages of the patched systemd (examples/debian/Dockerfile)"))
 
 
-def podman_build_flags() -> list:
+def _pid_max() -> int | None:
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def podman_build_flags(pid_max: int | None = None) -> list:
     """podman build: docker format (else HEALTHCHECK is dropped), and RUN steps with this process's own
     RLIMIT_NOFILE and RLIMIT_NPROC: rootful buildah raises them for RUN otherwise, which fails where the host
-    lacks CAP_SYS_RESOURCE ("setrlimit `RLIMIT_NOFILE`: Operation not permitted")."""
+    lacks CAP_SYS_RESOURCE ("setrlimit `RLIMIT_NOFILE`: Operation not permitted").  RLIMIT_NPROC is also
+    capped at kernel.pid_max (PID_MAX, default: read it): podman 4.3 lowers its own RLIMIT_NPROC to pid_max
+    when it starts (containers-common's default ulimits), and runc 1.1 then cannot raise the RUN step's
+    limit above that without the capability ("error setting rlimit type 6"); no more processes than
+    pid_max can exist anyway."""
     import resource
+    if pid_max is None:
+        pid_max = _pid_max()
     flags = ["--format", "docker"]
     for name, res in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
         soft, hard = resource.getrlimit(res)
+        if res == resource.RLIMIT_NPROC and pid_max:
+            hard = pid_max if hard == resource.RLIM_INFINITY else min(hard, pid_max)
+            soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
         lim = lambda v: -1 if v == resource.RLIM_INFINITY else v  # noqa: E731
         flags += ["--ulimit", f"{name}={lim(soft)}:{lim(hard)}"]
     return flags

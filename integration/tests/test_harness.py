@@ -187,6 +187,23 @@ class ImagesTest(unittest.TestCase):
         self.assertEqual(self.b.normalised_overlay(src), out)  # cached
 
 
+class PodmanBuildFlagsTest(unittest.TestCase):
+    def test_nproc_capped_at_pid_max(self):
+        import resource
+        from unittest import mock
+        from harness.images import podman_build_flags
+        inf = resource.RLIM_INFINITY
+        limits = {resource.RLIMIT_NOFILE: (1024, 20000), resource.RLIMIT_NPROC: (96362, 96362)}
+        with mock.patch("resource.getrlimit", lambda r: limits[r]):
+            self.assertEqual(podman_build_flags(pid_max=32768), [
+                "--format", "docker", "--ulimit", "nofile=1024:20000", "--ulimit", "nproc=32768:32768"])
+            self.assertIn("nproc=96362:96362", podman_build_flags(pid_max=4194304))  # never raised
+            limits[resource.RLIMIT_NPROC] = (100, inf)
+            self.assertIn("nproc=100:32768", podman_build_flags(pid_max=32768))
+            limits[resource.RLIMIT_NPROC] = (inf, inf)
+            self.assertIn("nproc=32768:32768", podman_build_flags(pid_max=32768))
+
+
 class RuncHostcapsTest(unittest.TestCase):
     def test_strips_caps_the_host_lacks(self):
         with open("/proc/self/status") as f:
