@@ -321,10 +321,23 @@ class EnginesTest(unittest.TestCase):
         self.assertEqual(eng.parse_engines(None), [eng.DEFAULT_ENGINE])
         every = eng.parse_engines(["all"])
         self.assertEqual(sorted(every), sorted(set(eng.ENGINES) - set(eng.NOT_IN_ALL)))
+        for n in ("docker28", "docker28-crun", "docker26", "docker20", "podman58", "podman43"):
+            self.assertIn(n, every)  # `all` is the whole matrix (integration/test-all)
         self.assertEqual(every[0], eng.DEFAULT_ENGINE)  # the default engine runs first
         self.assertEqual(eng.parse_engines(["podman43,docker20", "docker20"]), ["docker20", "podman43"])
         with self.assertRaises(SystemExit):
             eng.parse_engines(["docker99"])
+
+    def test_all_leaves_out_not_in_all_and_says_why(self):
+        from unittest import mock
+        from harness import engines as eng
+        err = io.StringIO()
+        with mock.patch.dict(eng.NOT_IN_ALL, {"podman43": "a reason"}), mock.patch("sys.stderr", err):
+            every = eng.parse_engines(["all"])
+            self.assertEqual(eng.parse_engines(["podman43"]), ["podman43"])  # named, it runs
+        self.assertNotIn("podman43", every)
+        self.assertIn("docker20", every)
+        self.assertIn("leaves out podman43: a reason", err.getvalue())
 
     def test_matrix_has_the_required_engines(self):
         from harness import engines as eng
