@@ -128,6 +128,7 @@ pub fn collect(sys: &dyn System) -> Report {
             return report;
         }
     };
+    let mut records = Vec::new();
     for entry in entries {
         let name = entry.name.as_str();
         let kind = match entry.kind {
@@ -144,35 +145,56 @@ pub fn collect(sys: &dyn System) -> Report {
             report.ignored.push(ignored(name, "not a unit name"));
             continue;
         }
-        let record = match sys.read_regular(&format!("{DEGRADED_DIR}/{name}"), RECORD_LIMIT) {
-            Ok(text) => degraded::record(&text),
-            Err(e) => {
-                report.ignored.push(ignored(name, format!("unreadable: {e}")));
-                continue;
-            }
-        };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.ignored.push(ignored(name, format!("malformed: {e}")));
-                continue;
-            }
-        };
-        let props = match sys.run("systemctl", &["show", "--property=ActiveState,InvocationID", "--", name]) {
-            Ok(out) => systemctl::show(&out.stdout),
+        match sys.read_regular(&format!("{DEGRADED_DIR}/{name}"), RECORD_LIMIT).map(|t| degraded::record(&t)) {
+            Ok(Ok(record)) => records.push((entry.name, record)),
+            Ok(Err(e)) => report.ignored.push(ignored(name, format!("malformed: {e}"))),
+            Err(e) => report.ignored.push(ignored(name, format!("unreadable: {e}"))),
+        }
+    }
+    let names: Vec<&str> = records.iter().map(|(n, _)| n.as_str()).collect();
+    for ((name, record), props) in records.iter().zip(unit_states(sys, &names)) {
+        let props = match props {
+            Ok(p) => p,
             Err(e) => {
                 report.ignored.push(ignored(name, format!("cannot ask systemctl whether it is current: {e}")));
                 continue;
             }
         };
         let prop = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
-        if !degraded::is_current(&record, prop("ActiveState"), prop("InvocationID")) {
+        if !degraded::is_current(record, prop("ActiveState"), prop("InvocationID")) {
             report.stale += 1;
         } else if !record.is_empty() {
-            report.units.push(DegradedUnit { unit: name.to_owned(), dropped: record.dropped, skipped: record.skipped });
+            let (dropped, skipped) = (record.dropped.clone(), record.skipped.clone());
+            report.units.push(DegradedUnit { unit: name.clone(), dropped, skipped });
         }
     }
     report
+}
+
+type Properties = std::collections::BTreeMap<String, String>;
+
+/// Each unit's `ActiveState` and `InvocationID`: one `systemctl show` for all of them (the healthcheck runs
+/// `wait` every few seconds), else one per unit when the answer does not have a block per unit.
+fn unit_states(sys: &dyn System, units: &[&str]) -> Vec<Result<Properties, String>> {
+    const PROPS: &str = "--property=Id,ActiveState,InvocationID";
+    if units.is_empty() {
+        return Vec::new();
+    }
+    let args: Vec<&str> = ["show", PROPS, "--"].into_iter().chain(units.iter().copied()).collect();
+    if let Ok(out) = sys.run("systemctl", &args) {
+        let blocks = systemctl::show_blocks(&out.stdout);
+        if blocks.len() == units.len() {
+            return blocks.into_iter().map(Ok).collect();
+        }
+    }
+    units
+        .iter()
+        .map(|u| {
+            sys.run("systemctl", &["show", PROPS, "--", u])
+                .map(|out| systemctl::show(&out.stdout))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 impl Report {
@@ -240,11 +262,14 @@ mod tests {
         format!("INVOCATION_ID={id}\nPOLICY=degrade\nDROPPED={dropped}\nSKIPPED={skipped}\n")
     }
 
+    fn block(unit: &str, state: &str, id: &str) -> String {
+        format!("Id={unit}\nActiveState={state}\nInvocationID={id}\n")
+    }
+
+    /// One unit's answer to `systemctl show`.
     fn show(unit: &str, state: &str, id: &str) -> (String, Output) {
-        (
-            format!("systemctl show --property=ActiveState,InvocationID -- {unit}"),
-            Output { stdout: format!("ActiveState={state}\nInvocationID={id}\n"), stderr: String::new() },
-        )
+        let line = format!("systemctl show --property=Id,ActiveState,InvocationID -- {unit}");
+        (line, Output { stdout: block(unit, state, id), stderr: String::new() })
     }
 
     /// A running container with records: current, stale, planted and malformed.
@@ -312,6 +337,32 @@ mod tests {
         let r = collect(&s);
         assert_eq!(r.policy, Sandboxing::Degrade);
         assert_eq!(r.ignored[0].name, POLICY_FILE);
+    }
+
+    #[test]
+    fn one_systemctl_call_for_all_units_when_it_answers_per_unit() {
+        let mut s = container();
+        s.commands.clear();
+        let units = ["cron.service", "haproxy.service", "old.service", "redis-server.service", "stopped.service"];
+        let line = format!("systemctl show --property=Id,ActiveState,InvocationID -- {}", units.join(" "));
+        let answer = [
+            block("cron.service", "active", ID),
+            block("haproxy.service", "deactivating", ID),
+            block("old.service", "active", ID),
+            block("redis-server.service", "failed", ID),
+            block("stopped.service", "inactive", ""),
+        ]
+        .join("\n");
+        s.commands.insert(line.clone(), Output { stdout: answer, stderr: String::new() });
+        let r = collect(&s);
+        let units: Vec<_> = r.units.iter().map(|u| u.unit.as_str()).collect();
+        assert_eq!(units, ["cron.service", "haproxy.service"]);
+        assert_eq!(r.stale, 3);
+        // An answer without a block per unit is not guessed at: each unit is asked on its own.
+        s.commands.insert(line, Output { stdout: block("cron.service", "active", ID), stderr: String::new() });
+        s.commands.extend([show("redis-server.service", "active", ID)]);
+        let r = collect(&s);
+        assert_eq!(r.units.iter().map(|u| u.unit.as_str()).collect::<Vec<_>>(), ["redis-server.service"]);
     }
 
     #[test]

@@ -17,9 +17,38 @@ pub fn show(stdout: &str) -> std::collections::BTreeMap<String, String> {
     stdout.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect()
 }
 
+/// The units' properties when `systemctl show --property=… UNIT…` was asked about several units: one block a
+/// unit, in the order asked, separated by an empty line.
+pub fn show_blocks(stdout: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    for line in stdout.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                blocks.push(show(&current));
+                current.clear();
+            }
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    blocks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_blocks_one_per_unit() {
+        let out = "Id=a.service\nActiveState=active\n\nId=b.service\nActiveState=inactive\nInvocationID=\n";
+        let b = show_blocks(out);
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0]["Id"].as_str(), b[1]["ActiveState"].as_str()), ("a.service", "inactive"));
+        assert_eq!(show_blocks("Id=a.service\n").len(), 1);
+        assert!(show_blocks("").is_empty());
+    }
 
     #[test]
     fn show_reads_properties() {
