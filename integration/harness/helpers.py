@@ -158,3 +158,10 @@ def write_file(ctx, c, path: str, text: str, client=None):
     """Write TEXT to PATH inside C (through `sh`, as root); the exec's result."""
     client = client or ctx.docker
     return client.exec(c, ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path], timeout=30, expect=None)
+
+
+def unit_props(ctx, c, unit: str, props, client=None) -> dict:
+    """`systemctl show -p PROPS UNIT` inside C as a dict (a property systemd does not know is left out)."""
+    client = client or ctx.docker
+    p = client.exec(c, ["systemctl", "show", "-p", ",".join(props), unit], timeout=30, expect=None)
+    return dict(ln.split("=", 1) for ln in p.stdout.splitlines() if "=" in ln)

@@ -445,7 +445,7 @@ NAMESPACE_OPTIONS = (
     ("ProtectControlGroupsEx=private", "ProtectControlGroups="),
     ("PrivateNetwork=yes", "PrivateNetwork="),
     ("PrivateIPC=yes", "PrivateIPC="),
-    ("BindReadOnlyPaths=/dev/log:/run/n2d-chroot/dev/log", "BindPaths="),
+    ("BindReadOnlyPaths=/dev/log:/run/n2d-chroot/dev/log", "BindReadOnlyPaths="),
 )
 
 

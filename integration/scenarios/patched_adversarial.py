@@ -14,7 +14,7 @@ import time
 import uuid
 
 from harness.docker import BOOTED_STATES
-from harness.helpers import boot, journal, stop, write_file
+from harness.helpers import boot, journal, stop, unit_props, write_file
 from harness.images import patched_versions
 from harness.registry import scenario
 
@@ -40,8 +40,7 @@ def _pid(ctx, c, pattern) -> str:
 
 
 def _show(ctx, c, unit) -> dict:
-    p = ctx.docker.exec(c, ["systemctl", "show", "-p", "ActiveState,Result,MainPID", unit], timeout=30, expect=None)
-    return dict(ln.split("=", 1) for ln in p.stdout.split() if "=" in ln)
+    return unit_props(ctx, c, unit, ("ActiveState", "Result", "MainPID"))
 
 
 def _wait_file(ctx, c, path, tries=100) -> bool:
