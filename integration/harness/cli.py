@@ -16,7 +16,7 @@ import traceback
 from . import machine, util
 from . import engines as eng
 from .docker import mask_names
-from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder
+from .images import STOCK_RW_FLAGS, SUITE_SYSTEMD, TMPFS_FLAGS, ImageBuilder, prefetch_patched_build
 from .registry import CORE_KEYS, IMAGE_KINDS, SCENARIOS, check_core, ordered_scenarios
 from .report import PASS, SKIPPED, Result, counts, table, write_json
 from .userns import register_engines
@@ -55,6 +55,7 @@ class Context:
         self.daemon_skip: str | None = None
         self.images: ImageBuilder | None = None
         self.tmpdirs: list = []
+        self.ahead = None  # the background patches/build (images.prefetch_patched_build)
         self._podman = None
         self._podman_skip = None
         self.on_engine_stop: list = []           # callables run before the engine stops (fixtures' cleanup)
@@ -318,6 +319,12 @@ class Cleanup:
         try:
             self.engine()
         finally:
+            ahead = getattr(self.ctx, "ahead", None)
+            if ahead is not None and ahead.poll() is None:  # interrupted before the image build waited for it
+                try:
+                    os.killpg(ahead.pid, signal.SIGTERM)
+                except OSError:
+                    pass
             import shutil
             for d in self.ctx.tmpdirs:
                 shutil.rmtree(d, ignore_errors=True)
@@ -385,6 +392,7 @@ def main(argv=None) -> int:
     rc = 1
     try:
         os.makedirs(ctx.cache_dir, exist_ok=True)
+        ctx.ahead = prefetch_patched_build(ctx, [kind for _, sel in plan for _, _, kind in sel])
         build_binary(ctx)
         if ctx.binary_error:
             log(ctx.binary_error)
@@ -465,6 +473,6 @@ def _image_meta(ctx: Context) -> dict:
         out[img.name] = {"tag": img.tag, "base": img.base_tag, "rootfs": img.rootfs,
                          "suite": img.kind.suite, "patched": img.kind.patched,
                          "systemd_expected": SUITE_SYSTEMD.get(img.kind.suite),
-                         "systemd_package": ctx.images.systemd_version(img.rootfs),
+                         "systemd_package": ctx.images.image_systemd_version(img),
                          "build_s": round(img.build_s, 2)}
     return out

@@ -125,6 +125,41 @@ def command_overlay(cmd, timeout: float = 3600, directory: bool = False):
     return provide
 
 
+# What patches/build would otherwise install with apt-get (its need()): a background build may only start
+# when none is missing, so that apt never runs twice at once.
+PREFETCH_NEEDS = ("mmdebstrap", "zstd", "git", "curl", "unshare", "flock")
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def prefetch_patched_build(ctx, kinds) -> object:
+    """Start ``patches/build`` for the systemd of the first patched kind among KINDS (in run order) in the
+    background, and return its process (None when nothing is started).  A cold first run then builds systemd
+    while the binary, the engine root and the root filesystem are made; the image build that needs the
+    artefact later calls patches/build too, which waits for this one (a lock per cache dir) and finds the
+    artefact, or builds again and reports what failed.  Not started when a tool patches/build installs is
+    missing (apt must not run twice at once)."""
+    import subprocess
+    version = next((IMAGE_KINDS[k].systemd for k in kinds
+                    if k in IMAGE_KINDS and IMAGE_KINDS[k].patched and IMAGE_KINDS[k].systemd), None)
+    if not version:
+        return None
+    missing = [t for t in PREFETCH_NEEDS if not shutil.which(t)]
+    if missing or not os.path.exists(DEBIAN_KEYRING):
+        log(f"not building systemd {version} ahead: {', '.join(missing) or DEBIAN_KEYRING} missing "
+            "(patches/build installs it when the image is built)")
+        return None
+    logdir = os.path.join(ctx.cache_dir, "logs")
+    os.makedirs(logdir, exist_ok=True)
+    logfile = os.path.join(logdir, "patches-build-ahead.log")
+    log(f"building systemd {version} with patches/build in the background (log {logfile})")
+    with open(logfile, "ab") as lf:
+        lf.write(f"\n==== {time.ctime()} patches/build --version {version} (ahead) ====\n".encode())
+        lf.flush()
+        return subprocess.Popen([os.path.join(ctx.repo, "patches", "build"), "--version", version],
+                                cwd=ctx.repo, stdout=subprocess.DEVNULL, stderr=lf, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=dict(os.environ, NIXOS2DOCKER_CACHE=ctx.cache_dir))
+
+
 def patched_versions() -> list:
     """(version, suite, kind) of every line of patches/versions: the systemd versions that carry a patch
     series, the Debian suite each is built for and installed over, and the image kind that boots it."""
@@ -302,6 +337,21 @@ class ImageBuilder:
         return version
 
     # -- base images (docker import) ------------------------------------------------------------
+    def image_systemd_version(self, img) -> str | None:
+        """The systemd package version an image installs: a patched kind's from its apt repository (the
+        version examples/debian/Dockerfile installs, `<debian>+n2d<marker>`), else the root filesystem's."""
+        repo = self._repos.get(img.kind.systemd) if img.kind.patched else None
+        if repo:
+            try:
+                with open(os.path.join(repo, "Packages")) as f:
+                    for stanza in f.read().split("\n\n"):
+                        fields = dict(ln.split(": ", 1) for ln in stanza.splitlines() if ": " in ln)
+                        if fields.get("Package") == "systemd":
+                            return fields.get("Version")
+            except OSError:
+                pass
+        return self.systemd_version(img.rootfs)
+
     def base_image(self, suite: str, packages: list) -> tuple:
         rootfs = self.rootfs(suite, packages)
         key = self.rootfs_key(suite, packages)

@@ -142,6 +142,19 @@ class ImagesTest(unittest.TestCase):
         novol = self.b.dockerfile("b", [], False, registry.IMAGE_KINDS["sid"])
         self.assertNotIn("VOLUME", novol)
 
+    def test_a_patched_image_reports_the_systemd_its_repository_installs(self):
+        repo = os.path.join(self.tmp.name, "repo")
+        os.makedirs(repo)
+        with open(os.path.join(repo, "Packages"), "w") as f:
+            f.write("Package: libsystemd0\nVersion: 1\n\nPackage: systemd\nVersion: 262.1-1+n2d262.5\n"
+                    "Architecture: amd64\n\n")
+        kind = registry.IMAGE_KINDS["sid-patched"]
+        self.b._repos[kind.systemd] = repo
+        img = type("Img", (), {"kind": kind, "rootfs": os.path.join(self.tmp.name, "none.tar")})()
+        self.assertEqual(self.b.image_systemd_version(img), "262.1-1+n2d262.5")
+        stock = type("Img", (), {"kind": registry.IMAGE_KINDS["sid"], "rootfs": img.rootfs})()
+        self.assertEqual(self.b.image_systemd_version(stock), self.b.systemd_version(img.rootfs))
+
     def test_binary_layer(self):
         binary = os.path.join(self.tmp.name, "bin")
         with open(binary, "wb") as f:
