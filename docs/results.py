@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """docs/results.py — measurements as result files, and the tables generated from them.
 
-    docs/results.py add RESULTS.json [--machine-here]
+    docs/results.py add RESULTS.json [--machine-here] [--cold]
         keep a harness result file (integration/run --results, default integration/results/results.json) as
         docs/results/harness-<date>-<run id>.json: the date, the machine, every engine's versions, the counts,
         and per scenario its status, exit code, boot, stop and wall seconds, and the workload's checks.
         A result file written before the harness recorded its machine needs --machine-here (this machine's
-        facts are recorded, marked as such) — only when it was run here.
+        facts are recorded, marked as such) — only when it was run here. The harness records whether its cache
+        dir was empty at the start ("cold": nothing to reuse, as on a new machine); --cold says so, marked as
+        recorded afterwards, for a file written before the harness recorded it.
     docs/results.py add benches/results/boot-….json
         keep a benches/boot result (already in that form: date, machine, engine, every run's figures).
     docs/gen --write
@@ -43,14 +45,15 @@ def condense(doc: dict) -> dict:
     return {"kind": "harness", "run_id": doc.get("run_id"), "started": doc.get("started"),
             "finished": doc.get("finished"), "machine": doc.get("machine"), "engines": engines,
             "engines_selected": doc.get("engines_selected"), "counts": doc.get("counts"), "wall_s": doc.get("wall_s"),
-            "engine_wall_s": doc.get("engine_wall_s"), "scenarios": scen, "workload": workload}
+            "engine_wall_s": doc.get("engine_wall_s"), "caches": doc.get("caches_at_start"),
+            "scenarios": scen, "workload": workload}
 
 
 # result files of the benches, kept as they are: kind → file name prefix in docs/results/
 BENCH_PREFIX = {"bench-boot": "boot", "bench-density": "density"}
 
 
-def add(path: str, machine_here: bool) -> str:
+def add(path: str, machine_here: bool, cold: bool = False) -> str:
     with open(path, encoding="utf-8") as f:
         raw = json.load(f)
     doc = raw if raw.get("kind") in BENCH_PREFIX else condense(raw)
@@ -63,6 +66,8 @@ def add(path: str, machine_here: bool) -> str:
         run_repo = raw.get("repo") if os.path.isdir(str(raw.get("repo"))) else REPO  # the commit that ran
         doc["machine"] = dict(machine.facts(run_repo), recorded="by docs/results.py add, not by the run "
                               "(its load average is the one at that time)")
+    if cold and doc.get("kind") == "harness" and not doc.get("caches"):
+        doc["caches"] = {"cold": True, "recorded": "by docs/results.py add --cold, not by the run"}
     if not doc["started"]:
         raise SystemExit(f"nixos2docker: docs/results.py: {path} has no start date")
     prefix = BENCH_PREFIX.get(doc["kind"], "harness")
@@ -112,16 +117,24 @@ def _spread(xs: list) -> str:
 NONE = "| – | no result file in docs/results/ yet (`docs/results.py add`) |\n|---|---|"
 
 
+def _caches(caches) -> str:
+    """cold (the cache dir held nothing to reuse), warm, or ? (not recorded)."""
+    if not isinstance(caches, dict):
+        return "?"
+    return "cold" if caches.get("cold") else "warm"
+
+
 def runs_table(files: list) -> str:
     if not files:
         return NONE
-    rows = ["| started (UTC) | file | commit | machine | engines | passed | failed | skipped | wall |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| started (UTC) | file | commit | machine | engines | caches | passed | failed | skipped | wall |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for d in files:
         c = d.get("counts") or {}
         m = d.get("machine") or {}
         rows.append(f"| {d.get('started')} | [{os.path.basename(d['_file'])}]({d['_file']}) | {m.get('commit', '?')} "
-                    f"| {_machine(m)} | {', '.join(d.get('engines_selected') or [])} | {c.get('passed')} "
+                    f"| {_machine(m)} | {', '.join(d.get('engines_selected') or [])} | {_caches(d.get('caches'))} "
+                    f"| {c.get('passed')} "
                     f"| {c.get('failed')} | {c.get('skipped')} | {d.get('wall_s')} s |")
     return "\n".join(rows)
 
@@ -224,7 +237,7 @@ def blocks(repo: str = REPO) -> dict:
 
 def main(argv: list) -> int:
     if len(argv) >= 2 and argv[0] == "add":
-        print(add(argv[1], "--machine-here" in argv[2:]))
+        print(add(argv[1], "--machine-here" in argv[2:], "--cold" in argv[2:]))
         print("nixos2docker: docs/results.py: now run docs/gen --write", file=sys.stderr)
         return 0
     print(__doc__.strip(), file=sys.stderr)

@@ -200,6 +200,20 @@ def list_scenarios() -> None:
         print(f"  {k.name:<{w}} suite={k.suite:<8} patched={str(k.patched).lower():<5} {k.description}")
 
 
+CACHED = ("rootfs", "systemd", "engines", "packages", "docker")  # what a run builds once and reuses
+
+
+def cache_state(cache_dir: str) -> dict:
+    """How many entries each reusable part of the cache dir holds at the start; cold = none (a new machine)."""
+    counts = {}
+    for d in CACHED:
+        try:
+            counts[d] = len(os.listdir(os.path.join(cache_dir, d)))
+        except OSError:
+            counts[d] = 0
+    return dict(counts, cold=not any(counts.values()))
+
+
 def build_binary(ctx: Context) -> None:
     if ctx.args.binary:
         b = os.path.abspath(ctx.args.binary)
@@ -389,6 +403,7 @@ def main(argv=None) -> int:
             "cache_dir": ctx.cache_dir, "repo": REPO, "default_engine": eng.DEFAULT_ENGINE,
             "engines_selected": engine_names, "images": {}, "engine_wall_s": {},
             "machine": machine.facts(REPO)}
+    meta["caches_at_start"] = cache_state(ctx.cache_dir)
     rc = 1
     try:
         os.makedirs(ctx.cache_dir, exist_ok=True)

@@ -155,6 +155,16 @@ class ImagesTest(unittest.TestCase):
         stock = type("Img", (), {"kind": registry.IMAGE_KINDS["sid"], "rootfs": img.rootfs})()
         self.assertEqual(self.b.image_systemd_version(stock), self.b.systemd_version(img.rootfs))
 
+    def test_cache_state_is_cold_only_when_nothing_can_be_reused(self):
+        from harness.cli import cache_state
+        self.assertTrue(cache_state(os.path.join(self.tmp.name, "missing"))["cold"])
+        os.makedirs(os.path.join(self.tmp.name, "logs", "x"))  # logs are not reused
+        self.assertTrue(cache_state(self.tmp.name)["cold"])
+        os.makedirs(os.path.join(self.tmp.name, "systemd", "ccache"))
+        st = cache_state(self.tmp.name)
+        self.assertFalse(st["cold"])
+        self.assertEqual(st["systemd"], 1)
+
     def test_binary_layer(self):
         binary = os.path.join(self.tmp.name, "bin")
         with open(binary, "wb") as f:
