@@ -9,8 +9,8 @@
         facts are recorded, marked as such) — only when it was run here. The harness records whether its cache
         dir was empty at the start ("cold": nothing to reuse, as on a new machine); --cold says so, marked as
         recorded afterwards, for a file written before the harness recorded it.
-    docs/results.py add benches/results/boot-….json
-        keep a benches/boot result (already in that form: date, machine, engine, every run's figures).
+    docs/results.py add benches/results/boot-….json      (and density-…, first-run-…, preamble-…)
+        keep a bench's result file (already in that form: date, machine, engine, every run's figures).
     docs/gen --write
         regenerates the tables in docs/measurements.md from every file in docs/results/ (blocks()).
 
@@ -50,7 +50,8 @@ def condense(doc: dict) -> dict:
 
 
 # result files of the benches, kept as they are: kind → file name prefix in docs/results/
-BENCH_PREFIX = {"bench-boot": "boot", "bench-density": "density"}
+BENCH_PREFIX = {"bench-boot": "boot", "bench-density": "density", "bench-first-run": "first-run",
+                "bench-preamble": "preamble"}
 
 
 def add(path: str, machine_here: bool, cold: bool = False) -> str:
@@ -224,6 +225,62 @@ def density_table(files: list) -> str:
     return "\n".join(rows + ["", "Machines: " + "; ".join(machines)])
 
 
+def _secs(phase) -> str:
+    if not isinstance(phase, dict) or not isinstance(phase.get("seconds"), (int, float)):
+        return "–"
+    at = phase.get("ends_at_s")
+    return f"{phase['seconds']:.1f}" + (f" (ends at {at:.0f})" if isinstance(at, (int, float)) else "")
+
+
+# benches/first-run's phases, in the order they are tabled: key → column
+FIRST_RUN_PHASES = (("cargo_build", "cargo build"), ("engine_root", "engine root"),
+                    ("root_filesystem", "root filesystem"), ("systemd_build", "systemd build (background)"),
+                    ("systemd_chroot", "of which build chroot"), ("demo", "demo scenario"))
+
+
+def first_run_table(files: list) -> str:
+    """Every benches/first-run run: each phase's seconds (they overlap), the whole wall time, its ratio to the
+    target."""
+    runs = [f for f in files if f.get("kind") == "bench-first-run"]
+    if not runs:
+        return "| – | no benches/first-run result in docs/results/ yet |\n|---|---|"
+    rows = ["| started (UTC) | commit | crates | exit (demo) | "
+            + " | ".join(f"{c} s" for _, c in FIRST_RUN_PHASES) + " | whole s | target s | ratio |",
+            "|---|---|---|---|" + "---|" * len(FIRST_RUN_PHASES) + "---|---|---|"]
+    for d in runs:
+        ph = d.get("phases") or {}
+        rows.append(f"| {d['started']} | {(d.get('machine') or {}).get('commit', '?')} | {d.get('crates')} "
+                    f"| {d.get('exit_code')} ({d.get('demo_status') or '?'}) | "
+                    + " | ".join(_secs(ph.get(k)) for k, _ in FIRST_RUN_PHASES)
+                    + f" | {d.get('whole_s')} | {d.get('target_s'):.0f} | {d.get('ratio'):.2f} |")
+    notes = ["", "Machines: " + "; ".join(sorted({_machine(d.get("machine") or {}) for d in runs}))]
+    for d in runs:
+        for name, facts in sorted((d.get("engines") or {}).items()):
+            notes.append(f"Engine of {d['started']}: {name}: {_engine(facts or {})}")
+    return "\n".join(rows + notes)
+
+
+def preamble_table(files: list) -> str:
+    """Every benches/preamble run: the init's preamble in-process and end to end, and the binary's size."""
+    runs = [f for f in files if f.get("kind") == "bench-preamble"]
+    if not runs:
+        return "| – | no benches/preamble result in docs/results/ yet |\n|---|---|"
+    rows = ["| started (UTC) | commit | in-process µs, median (min–max) | added end to end µs/run (runs) "
+            "| ratio to 1 ms: in-process, end to end | stripped binary bytes | ratio to 1.5 MiB |",
+            "|---|---|---|---|---|---|---|"]
+    for d in runs:
+        ip = [x for x in d.get("inprocess_us") or [] if isinstance(x, (int, float))]
+        med, added, target = (statistics.median(ip) if ip else None), d.get("added_us"), d.get("target_us")
+        ratio = lambda v: f"{v / target:.2f}" if isinstance(v, (int, float)) and target else "–"  # noqa: E731
+        size, tsize = d.get("binary_bytes"), d.get("target_bytes")
+        rows.append(f"| {d['started']} | {(d.get('machine') or {}).get('commit', '?')} "
+                    f"| {f'{med:.0f} ({min(ip)}–{max(ip)})' if ip else '–'} | {added} ({d.get('runs')}) "
+                    f"| {ratio(med)}, {ratio(added)} | {size} "
+                    f"| {f'{size / tsize:.2f}' if size and tsize else '–'} |")
+    machines = sorted({_machine(d.get("machine") or {}) for d in runs})
+    return "\n".join(rows + ["", "Machines: " + "; ".join(machines)])
+
+
 def blocks(repo: str = REPO) -> dict:
     """name → (table, source) for docs/gen."""
     everything = load(repo)
@@ -232,7 +289,9 @@ def blocks(repo: str = REPO) -> dict:
     return {"results:runs": (runs_table(files), src), "results:engines": (engines_table(files), src),
             "results:boot-stop": (boot_stop_table(files), src), "results:workload": (workload_table(files), src),
             "results:boot-bench": (boot_bench_table(everything), src),
-            "results:density": (density_table(everything), src)}
+            "results:density": (density_table(everything), src),
+            "results:first-run": (first_run_table(everything), src),
+            "results:preamble": (preamble_table(everything), src)}
 
 
 def main(argv: list) -> int:

@@ -128,6 +128,35 @@ class ResultsTest(unittest.TestCase):
         self.assertIn("| ours | running | 6.0 | 180.0 | – | – |", rows[0])  # ours first
         self.assertIn("| wcg | degraded | 8.0 | 150.0 | 0.75 | 1.20 |", rows[1])
 
+    def test_first_run_and_preamble_tables_from_result_files(self):
+        import json
+        import sys
+        import tempfile
+        sys.path.insert(0, os.path.join(REPO, "docs"))
+        import results
+        first = {"kind": "bench-first-run", "started": "2026-12-03T02:00:00Z", "run_id": "x",
+                 "machine": {"hostname": "h", "commit": "abc"}, "engines": {"docker28": {"server_version": "28.5"}},
+                 "crates": "downloaded", "exit_code": 0, "demo_status": "pass", "whole_s": 324.0,
+                 "target_s": 360.0, "ratio": 0.9,
+                 "phases": {"cargo_build": {"seconds": 60.7, "ends_at_s": 61.2},
+                            "systemd_build": {"seconds": 275.0}, "demo": {"seconds": 89.4, "ends_at_s": 320.5}}}
+        pre = {"kind": "bench-preamble", "started": "2026-12-03T02:10:00Z", "run_id": "y",
+               "machine": {"hostname": "h", "commit": "abc"}, "runs": 200, "inprocess_us": [300, 100, 200],
+               "added_us": 500, "target_us": 1000, "binary_bytes": 786432, "target_bytes": 1572864}
+        with tempfile.TemporaryDirectory() as repo:
+            os.makedirs(os.path.join(repo, "docs", "results"))
+            for name, doc in (("first-run.json", first), ("preamble.json", pre)):
+                with open(os.path.join(repo, "docs", "results", name), "w") as f:
+                    json.dump(doc, f)
+            b = results.blocks(repo)
+        self.assertIn("| 2026-12-03T02:00:00Z | abc | downloaded | 0 (pass) | 60.7 (ends at 61) | – | – | 275.0 | – "
+                      "| 89.4 (ends at 320) | 324.0 | 360 | 0.90 |", b["results:first-run"][0])
+        self.assertIn("docker28: server_version 28.5", b["results:first-run"][0])
+        self.assertIn("| 2026-12-03T02:10:00Z | abc | 200 (100–300) | 500 (200) | 0.20, 0.50 | 786432 | 0.50 |",
+                      b["results:preamble"][0])
+        self.assertNotIn("first-run", b["results:runs"][0])  # a bench's file is no harness run
+        self.assertEqual(results.BENCH_PREFIX["bench-first-run"], "first-run")
+
 
 if __name__ == "__main__":
     unittest.main()
