@@ -131,33 +131,50 @@ PREFETCH_NEEDS = ("mmdebstrap", "zstd", "git", "curl", "unshare", "flock")
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
+def ahead_versions(kinds) -> list:
+    """The systemd versions of the patched kinds among KINDS, in run order, each once."""
+    out = []
+    for k in kinds:
+        kind = IMAGE_KINDS.get(k)
+        if kind is not None and kind.patched and kind.systemd and kind.systemd not in out:
+            out.append(kind.systemd)
+    return out
+
+
 def prefetch_patched_build(ctx, kinds) -> object:
-    """Start ``patches/build`` for the systemd of the first patched kind among KINDS (in run order) in the
-    background, and return its process (None when nothing is started).  A cold first run then builds systemd
-    while the binary, the engine root and the root filesystem are made; the image build that needs the
-    artefact later calls patches/build too, which waits for this one (a lock per cache dir) and finds the
-    artefact, or builds again and reports what failed.  Not started when a tool patches/build installs is
-    missing (apt must not run twice at once)."""
+    """Start ``patches/build`` in the background for the systemd of every patched kind among KINDS (in run
+    order, one after the other; all but the first at nice 10, so that the scenarios running meanwhile keep
+    the CPU), and return the process (None when nothing is started).  A cold first run then builds systemd
+    while the binary, the engine root and the root filesystem are made, and a cold CI builds the older
+    versions while the stock scenarios run; the image build that needs an artefact calls patches/build too,
+    which waits for the running one (a lock per cache dir) and finds its artefact, or builds it itself and
+    reports what failed.  Not started when a tool patches/build installs is missing (apt must not run twice
+    at once)."""
+    import shlex
     import subprocess
-    version = next((IMAGE_KINDS[k].systemd for k in kinds
-                    if k in IMAGE_KINDS and IMAGE_KINDS[k].patched and IMAGE_KINDS[k].systemd), None)
-    if not version:
+    versions = ahead_versions(kinds)
+    if not versions:
         return None
     missing = [t for t in PREFETCH_NEEDS if not shutil.which(t)]
     if missing or not os.path.exists(DEBIAN_KEYRING):
-        log(f"not building systemd {version} ahead: {', '.join(missing) or DEBIAN_KEYRING} missing "
+        log(f"not building systemd {versions[0]} ahead: {', '.join(missing) or DEBIAN_KEYRING} missing "
             "(patches/build installs it when the image is built)")
         return None
     logdir = os.path.join(ctx.cache_dir, "logs")
     os.makedirs(logdir, exist_ok=True)
     logfile = os.path.join(logdir, "patches-build-ahead.log")
-    log(f"building systemd {version} with patches/build in the background (log {logfile})")
+    log(f"building systemd {versions[0]} with patches/build in the background (log {logfile})")
+    if versions[1:]:
+        log(f"then, at nice 10, systemd {', '.join(versions[1:])}")
+    build = shlex.quote(os.path.join(ctx.repo, "patches", "build"))
+    script = "; ".join(f"{'nice -n 10 ' if i else ''}{build} --version {shlex.quote(v)} >/dev/null"
+                       for i, v in enumerate(versions))
     with open(logfile, "ab") as lf:
-        lf.write(f"\n==== {time.ctime()} patches/build --version {version} (ahead) ====\n".encode())
+        lf.write(f"\n==== {time.ctime()} patches/build --version {' '.join(versions)} (ahead) ====\n".encode())
         lf.flush()
-        return subprocess.Popen([os.path.join(ctx.repo, "patches", "build"), "--version", version],
-                                cwd=ctx.repo, stdout=subprocess.DEVNULL, stderr=lf, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=dict(os.environ, NIXOS2DOCKER_CACHE=ctx.cache_dir))
+        return subprocess.Popen(["sh", "-c", script], cwd=ctx.repo, stdout=subprocess.DEVNULL, stderr=lf,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, NIXOS2DOCKER_CACHE=ctx.cache_dir))
 
 
 def patched_versions() -> list:

@@ -165,6 +165,20 @@ class ImagesTest(unittest.TestCase):
         self.assertFalse(st["cold"])
         self.assertEqual(st["systemd"], 1)
 
+    def test_systemd_is_built_ahead_for_every_patched_version_in_run_order(self):
+        from harness.images import ahead_versions
+        fake = {"t-a": "252.39", "t-b": "257.13"}
+        for name, version in fake.items():
+            registry.IMAGE_KINDS[name] = registry.ImageKind(name=name, suite="sid", systemd=version, patched=True,
+                                                            description="test")
+        try:
+            kinds = ["sid", "sid-patched", "trixie", "t-a", "sid-patched", "t-b", "t-a"]
+            self.assertEqual(ahead_versions(kinds), [registry.IMAGE_KINDS["sid-patched"].systemd, "252.39", "257.13"])
+            self.assertEqual(ahead_versions(["sid", "trixie", "nonesuch"]), [])
+        finally:
+            for name in fake:
+                del registry.IMAGE_KINDS[name]
+
     def test_binary_layer(self):
         binary = os.path.join(self.tmp.name, "bin")
         with open(binary, "wb") as f:
