@@ -46,6 +46,7 @@ def condense(doc: dict) -> dict:
             "finished": doc.get("finished"), "machine": doc.get("machine"), "engines": engines,
             "engines_selected": doc.get("engines_selected"), "counts": doc.get("counts"), "wall_s": doc.get("wall_s"),
             "engine_wall_s": doc.get("engine_wall_s"), "caches": doc.get("caches_at_start"),
+            "interrupted": doc.get("interrupted"),
             "scenarios": scen, "workload": workload}
 
 
@@ -136,7 +137,8 @@ def runs_table(files: list) -> str:
         rows.append(f"| {d.get('started')} | [{os.path.basename(d['_file'])}]({d['_file']}) | {m.get('commit', '?')} "
                     f"| {_machine(m)} | {', '.join(d.get('engines_selected') or [])} | {_caches(d.get('caches'))} "
                     f"| {c.get('passed')} "
-                    f"| {c.get('failed')} | {c.get('skipped')} | {d.get('wall_s')} s |")
+                    f"| {c.get('failed')} | {c.get('skipped')} | {d.get('wall_s')} s"
+                    f"{' (interrupted: ' + str(d['interrupted']) + ')' if d.get('interrupted') else ''} |")
     return "\n".join(rows)
 
 
