@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """docs/results.py — measurements as result files, and the tables generated from them.
 
-    docs/results.py add RESULTS.json [--machine-here] [--cold]
+    docs/results.py add RESULTS.json [--machine-here] [--cold] [--ci-s=SECONDS]
         keep a harness result file (integration/run --results, default integration/results/results.json) as
         docs/results/harness-<date>-<run id>.json: the date, the machine, every engine's versions, the counts,
         and per scenario its status, exit code, boot, stop and wall seconds, and the workload's checks.
         A result file written before the harness recorded its machine needs --machine-here (this machine's
         facts are recorded, marked as such) — only when it was run here. The harness records whether its cache
         dir was empty at the start ("cold": nothing to reuse, as on a new machine); --cold says so, marked as
-        recorded afterwards, for a file written before the harness recorded it.
+        recorded afterwards, for a file written before the harness recorded it. Under .ci/run the harness
+        records the whole CI's wall time when it finished (test-all's last step); --ci-s=SECONDS records
+        it, marked as measured by the caller, for a run whose harness did not (e.g. `date +%s` around
+        .ci/run, which stops at the first failing step).
     docs/results.py add benches/results/boot-….json      (and density-…, first-run-…, preamble-…)
         keep a bench's result file (already in that form: date, machine, engine, every run's figures).
     docs/gen --write
@@ -46,7 +49,7 @@ def condense(doc: dict) -> dict:
             "finished": doc.get("finished"), "machine": doc.get("machine"), "engines": engines,
             "engines_selected": doc.get("engines_selected"), "counts": doc.get("counts"), "wall_s": doc.get("wall_s"),
             "engine_wall_s": doc.get("engine_wall_s"), "caches": doc.get("caches_at_start"),
-            "interrupted": doc.get("interrupted"),
+            "interrupted": doc.get("interrupted"), "ci_elapsed_s": doc.get("ci_elapsed_s"),
             "scenarios": scen, "workload": workload}
 
 
@@ -55,7 +58,7 @@ BENCH_PREFIX = {"bench-boot": "boot", "bench-density": "density", "bench-first-r
                 "bench-preamble": "preamble"}
 
 
-def add(path: str, machine_here: bool, cold: bool = False) -> str:
+def add(path: str, machine_here: bool, cold: bool = False, ci_s: float = None) -> str:
     with open(path, encoding="utf-8") as f:
         raw = json.load(f)
     doc = raw if raw.get("kind") in BENCH_PREFIX else condense(raw)
@@ -68,6 +71,8 @@ def add(path: str, machine_here: bool, cold: bool = False) -> str:
         run_repo = raw.get("repo") if os.path.isdir(str(raw.get("repo"))) else REPO  # the commit that ran
         doc["machine"] = dict(machine.facts(run_repo), recorded="by docs/results.py add, not by the run "
                               "(its load average is the one at that time)")
+    if ci_s is not None and doc.get("kind") == "harness" and doc.get("ci_elapsed_s") is None:
+        doc["ci_elapsed_s"], doc["ci_recorded"] = ci_s, "measured around .ci/run by its caller"
     if cold and doc.get("kind") == "harness" and not doc.get("caches"):
         doc["caches"] = {"cold": True, "recorded": "by docs/results.py add --cold, not by the run"}
     if not doc["started"]:
@@ -126,11 +131,24 @@ def _caches(caches) -> str:
     return "cold" if caches.get("cold") else "warm"
 
 
+CI_TARGET_S = 3600  # a cold .ci/run must stay under 60 min (CI's hard limit is 90)
+
+
+def _ci(d: dict) -> str:
+    """The whole .ci/run's wall time when the harness (its last step) finished, and its ratio to 60 min."""
+    s = d.get("ci_elapsed_s")
+    if not isinstance(s, (int, float)):
+        return "–"
+    how = f", {d['ci_recorded']}" if d.get("ci_recorded") else ""
+    return f"{s:.0f} s ({s / CI_TARGET_S:.2f}{how})"
+
+
 def runs_table(files: list) -> str:
     if not files:
         return NONE
-    rows = ["| started (UTC) | file | commit | machine | engines | caches | passed | failed | skipped | wall |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| started (UTC) | file | commit | machine | engines | caches | passed | failed | skipped | wall "
+            "| whole CI (ratio to 60 min) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in files:
         c = d.get("counts") or {}
         m = d.get("machine") or {}
@@ -138,7 +156,8 @@ def runs_table(files: list) -> str:
                     f"| {_machine(m)} | {', '.join(d.get('engines_selected') or [])} | {_caches(d.get('caches'))} "
                     f"| {c.get('passed')} "
                     f"| {c.get('failed')} | {c.get('skipped')} | {d.get('wall_s')} s"
-                    f"{' (interrupted: ' + str(d['interrupted']) + ')' if d.get('interrupted') else ''} |")
+                    f"{' (interrupted: ' + str(d['interrupted']) + ')' if d.get('interrupted') else ''} "
+                    f"| {_ci(d)} |")
     return "\n".join(rows)
 
 
@@ -298,7 +317,10 @@ def blocks(repo: str = REPO) -> dict:
 
 def main(argv: list) -> int:
     if len(argv) >= 2 and argv[0] == "add":
-        print(add(argv[1], "--machine-here" in argv[2:], "--cold" in argv[2:]))
+        ci = [a.split("=", 1)[1] for a in argv[2:] if a.startswith("--ci-s=")]
+        if ci and not ci[0].replace(".", "", 1).isdigit():
+            raise SystemExit(f"nixos2docker: docs/results.py: --ci-s={ci[0]}: not a number of seconds")
+        print(add(argv[1], "--machine-here" in argv[2:], "--cold" in argv[2:], float(ci[0]) if ci else None))
         print("nixos2docker: docs/results.py: now run docs/gen --write", file=sys.stderr)
         return 0
     print(__doc__.strip(), file=sys.stderr)

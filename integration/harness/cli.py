@@ -439,6 +439,9 @@ def main(argv=None) -> int:
     finally:
         cleanup()
         meta["wall_s"] = round(time.monotonic() - t_start, 1)
+        ci_start = os.environ.get("NIXOS2DOCKER_CI_START", "")
+        if ci_start.isdigit():  # set by .ci/run: the whole CI's wall time so far (this is its last step)
+            meta["ci_elapsed_s"] = round(time.time() - int(ci_start), 1)
         if results or rc == 0:
             write_json(args.results, results, meta)
     for name, d in (meta.get("engines") or {}).items():

@@ -64,7 +64,7 @@ class ResultsTest(unittest.TestCase):
         import tempfile
         sys.path.insert(0, os.path.join(REPO, "docs"))
         import results
-        run = {"run_id": "42", "started": "2026-12-01T10:00:00Z", "wall_s": 99.5,
+        run = {"run_id": "42", "started": "2026-12-01T10:00:00Z", "wall_s": 99.5, "ci_elapsed_s": 1800.0,
                "machine": {"hostname": "h", "cpus": 2, "cpu_model": "X", "memory_gib": 4, "kernel": "6.1",
                            "loadavg": ["1.0"], "commit": "abc"},
                "engines_selected": ["docker28"], "counts": {"passed": 2, "failed": 0, "skipped": 0},
@@ -83,6 +83,7 @@ class ResultsTest(unittest.TestCase):
                 json.dump(results.condense(run), f)
             b = results.blocks(repo)
         self.assertIn("| 2026-12-01T10:00:00Z | [r.json](results/r.json) | abc |", b["results:runs"][0])
+        self.assertIn("| 99.5 s | 1800 s (0.50) |", b["results:runs"][0])  # the whole CI, ratio to 60 min
         self.assertIn("server_version 28.5, runc 1.3", b["results:engines"][0])
         self.assertNotIn("noise", b["results:engines"][0])
         self.assertIn("| docker28 | `sid-patched` | 1 | 0.50 (0.50–0.50) | 0.20 (0.20–0.20) |",
