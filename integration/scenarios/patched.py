@@ -248,9 +248,14 @@ def patched_dynamicuser(ctx, img, r):
     _finish(ctx, c, r)
 
 
+# How many scopes the race check of patched-scope starts at once (their processes all exit together).
+SCOPE_RACE_N = 40
+
+
 @scenario("patched-scope", images=PATCHED, order=111,
           doc="known limit fixed by 0010: `systemd-run --scope` works without a cgroup; the scope is "
-              "active while its process runs and goes away when it exits")
+              "active while its process runs and goes away when it exits, also when 40 scopes' processes "
+              "exit together")
 def patched_scope(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
@@ -269,6 +274,22 @@ def patched_scope(ctx, img, r):
     r.check("scope still active after daemon-reexec", p.stdout.strip().endswith("active"), p.output().strip())
     ended, state = _wait_inactive(ctx, c, "n2d-sc2.scope")
     r.check("scope gone after its process exited (after daemon-reexec)", ended, state)
+    # Many scopes whose processes exit at once: each exit wakes PID 1 through the pidfd while the process's
+    # parent (sh) reaps it; a scope must end even when PID 1 looks at /proc during the reaping (state X).
+    n = SCOPE_RACE_N
+    p = ctx.docker.exec(c, ["sh", "-c", f"for i in $(seq 1 {n}); do systemd-run --scope -q --unit n2d-race$i "
+                            "sleep 1 & done; wait"], timeout=120, expect=None)
+    r.check(f"{n} concurrent scopes ran", p.returncode == 0, p.output().strip()[-300:])
+    left = []
+    for _ in range(50):
+        q = ctx.docker.exec(c, ["systemctl", "list-units", "--plain", "--no-legend", "--state=active",
+                                "n2d-race*.scope"], timeout=30, expect=None)
+        left = [ln.split()[0] for ln in q.stdout.splitlines() if ln.strip()]
+        if q.ok and not left:
+            break
+        time.sleep(0.1)
+    r.check(f"all {n} scopes gone after their processes exited together", q.ok and not left,
+            " ".join(left) or q.output().strip()[-300:])
     failed = failed_units(ctx, c)
     r.check("no failed units", not failed, " ".join(failed) or "none")
     _finish(ctx, c, r)
