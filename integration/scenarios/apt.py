@@ -42,9 +42,11 @@ MARKER_RE = r"NIXOS2DOCKER_PATCHED_SYSTEMD=[0-9][0-9.]*[0-9]"
 
 
 def expected_marker(repo: str, version: str) -> str:
-    """The marker the series of VERSION puts into PID 1 (from its patch 0001)."""
+    """The marker the series of VERSION puts into PID 1: the one its patch 0001 adds (a `+` line of the
+    diff; the commit message may name it too, and could lag behind)."""
     for p in sorted(glob.glob(os.path.join(repo, "patches", f"v{version.split('.')[0]}", "0001-*.patch"))):
-        m = re.search(MARKER_RE, open(p, errors="replace").read())
+        added = [ln for ln in open(p, errors="replace").read().splitlines() if ln.startswith("+")]
+        m = re.search(MARKER_RE, "\n".join(added))
         if m:
             return m.group(0)
     raise HarnessError(f"no marker in patches/v{version.split('.')[0]}/0001-*.patch")

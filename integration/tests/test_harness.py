@@ -449,3 +449,16 @@ class RunExpectsExitCode(unittest.TestCase):
             run(["true"], timeout=10, expect=1)
         with self.assertRaises(HarnessError):
             run(["sleep", "5"], timeout=0.2)  # a timeout is never exit 0
+
+
+class ExpectedMarkerTest(unittest.TestCase):
+    """apt-upgrade compares PID 1's marker with the one patch 0001 adds, not one its message names."""
+
+    def test_the_added_marker_not_the_message(self):
+        from scenarios.apt import expected_marker
+        with tempfile.TemporaryDirectory() as repo:
+            os.makedirs(os.path.join(repo, "patches", "v262"))
+            with open(os.path.join(repo, "patches", "v262", "0001-core-add-a-marker.patch"), "w") as f:
+                f.write('Subject: marker\n\n"NIXOS2DOCKER_PATCHED_SYSTEMD=262.5" in src/core/main.c\n---\n'
+                        '+const char nixos2docker_patched_systemd[] = "NIXOS2DOCKER_PATCHED_SYSTEMD=262.6";\n')
+            self.assertEqual(expected_marker(repo, "262"), "NIXOS2DOCKER_PATCHED_SYSTEMD=262.6")
