@@ -254,8 +254,8 @@ SCOPE_RACE_N = 40
 
 @scenario("patched-scope", images=PATCHED, order=111,
           doc="known limit fixed by 0010: `systemd-run --scope` works without a cgroup; the scope is "
-              "active while its process runs and goes away when it exits, also when 40 scopes' processes "
-              "exit together")
+              "active while its process runs and goes away when it exits, also when "
+              f"{SCOPE_RACE_N} scopes' processes exit together")
 def patched_scope(ctx, img, r):
     c = _booted(ctx, img, r)
     if not c:
